@@ -1,0 +1,103 @@
+"""Model files and training checkpoints.
+
+A *model file* is what the GUI and ``evaluate`` load: one ``torch.save`` dict of plain
+types and tensors, so ``torch.load(weights_only=True)`` reads it and no code can ride in it::
+
+    {"format": "nomgui-model", "version": 1, "learner": {algo, backbone, hparams},
+     "state_dict": {...}, "train_config": {...}, "metrics": {...},
+     "preprocess_version": int}
+
+A *checkpoint* adds the optimizer, schedule, sampler and RNG states and the step, for an
+exact resume; it is also a valid model file.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.data.sources import atomic_torch_save
+from trainer.glyphs import PREPROCESS_VERSION
+from trainer.learners import LEARNERS, Learner, create_learner
+
+MODEL_FORMAT = "nomgui-model"
+CHECKPOINT_FORMAT = "nomgui-checkpoint"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(RuntimeError):
+    """A model file cannot be used; the message says why in plain words."""
+
+
+def model_payload(learner: Learner, *, train_config: dict[str, Any] | None = None,
+                  metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "format": MODEL_FORMAT,
+        "version": FORMAT_VERSION,
+        "learner": learner.config(),
+        "state_dict": {k: v.detach().cpu() for k, v in learner.state_dict().items()},
+        "train_config": train_config or {},
+        "metrics": metrics or {},
+        "preprocess_version": PREPROCESS_VERSION,
+    }
+
+
+def save(payload: dict[str, Any], path: Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save(payload, Path(path))
+
+
+def read(path: Path) -> dict[str, Any]:
+    """Load and check a model file or checkpoint; every failure is a :class:`ModelFileError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(
+            f"{path.name} holds objects other than plain weights (code could run on "
+            f"loading), so it was not opened: {str(exc).splitlines()[0]}") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path.name} is not a readable model file (truncated or "
+                             f"corrupt?): {str(exc).splitlines()[0]}") from exc
+    if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT,
+                                                                       CHECKPOINT_FORMAT):
+        raise ModelFileError(f"{path.name} is not a nomgui model file")
+    version = payload.get("version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path.name} has model format version {version}; this nomgui "
+                             f"reads version {FORMAT_VERSION}. Re-train or re-export it.")
+    if payload.get("preprocess_version") != PREPROCESS_VERSION:
+        raise ModelFileError(
+            f"{path.name} was trained with glyph preprocessing version "
+            f"{payload.get('preprocess_version')}, this nomgui uses {PREPROCESS_VERSION}; "
+            "its answers would be wrong, so it is not loaded. Re-train it.")
+    algo = payload.get("learner", {}).get("algo")
+    if algo not in LEARNERS:
+        raise ModelFileError(f"{path.name} uses algorithm {algo!r}, which this nomgui does "
+                             f"not have ({', '.join(LEARNERS)})")
+    return payload
+
+
+def build_learner(payload: dict[str, Any]) -> Learner:
+    """The learner described by a payload from :func:`read`, with its weights loaded."""
+    spec = payload["learner"]
+    try:
+        learner = create_learner(spec["algo"], spec.get("backbone"), **spec.get("hparams", {}))
+        learner.load_state_dict(payload["state_dict"])
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ModelFileError(f"the weights do not fit a {spec.get('algo')} model: "
+                             f"{str(exc).splitlines()[0]}") from exc
+    return learner
+
+
+def load_learner(path: Path, device: torch.device | str = "cpu"
+                 ) -> tuple[Learner, dict[str, Any]]:
+    payload = read(path)
+    learner = build_learner(payload).to(device).eval()
+    return learner, payload

@@ -1,0 +1,259 @@
+"""``nomgui-train`` / ``python -m trainer``: list, pretrain, meta-train, evaluate.
+
+Errors the user can fix (missing data, bad model file, bad flags) print one clear message
+and exit with status 2; SIGINT/SIGTERM stop a run after the current step, with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import appdirs
+import torch
+
+from trainer import checkpoint as ckpt
+from trainer import engine, runs
+from trainer.config import TrainConfig
+from trainer.data import DATASETS, DataError, load_dataset
+from trainer.data.splits import SPLITS, make_splits
+from trainer.evaluate import evaluate
+from trainer.learners import LEARNERS
+from trainer.runtime import resolve_device, tune_allocator
+
+EXIT_USER_ERROR = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("common")
+    g.add_argument("--data-root", type=Path, help="data folder or zips (see README)")
+    g.add_argument("--download", action="store_true",
+                   help="download the data set (Omniglot: torchvision) into --data-root")
+    g.add_argument("--cache-dir", type=Path,
+                   default=Path(appdirs.user_cache_dir("nomgui")),
+                   help="where decoded data sets are cached (default: %(default)s)")
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (0: torch's default)")
+    g.add_argument("--dataset", default="omniglot", choices=sorted(DATASETS))
+    g.add_argument("--split", default="seed", choices=SPLITS)
+    g.add_argument("--image-size", type=int, default=28)
+
+
+def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--affine", type=float, default=0.0,
+                   help="per-sample affine augmentation strength (0: off, 1: +-10 deg...)")
+    p.add_argument("--json-progress", action="store_true",
+                   help="print one JSON object per line on stdout (for the GUI)")
+    if episodic:
+        p.add_argument("--algo", required=True,
+                       choices=[n for n, c in LEARNERS.items() if c.batch_kind == "episodes"])
+        p.add_argument("--way", type=int, default=5)
+        p.add_argument("--shot", type=int, default=1)
+        p.add_argument("--query", type=int, default=15)
+        p.add_argument("--batch", type=int, default=16, help="tasks per meta-step")
+        p.add_argument("--val-episodes", type=int, default=200)
+        p.add_argument("--rotations", action="store_true",
+                       help="x4 classes by 90-degree rotations (as in the papers)")
+        m = p.add_argument_group("MAML family")
+        m.add_argument("--first-order", action="store_true")
+        m.add_argument("--inner-steps", type=int)
+        m.add_argument("--inner-lr", type=float)
+        m.add_argument("--eval-inner-steps", type=int)
+        m.add_argument("--learn-inner-lr", action="store_true")
+    else:
+        p.add_argument("--batch", type=int, default=128, help="images per step")
+        p.add_argument("--finetune-steps", type=int)
+        p.add_argument("--finetune-lr", type=float)
+        p.add_argument("--finetune-backbone", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nomgui-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="learners and data sets")
+    p = sub.add_parser("pretrain", help="transfer learning: pre-train a classifier")
+    _common(p)
+    _training(p, episodic=False)
+    p = sub.add_parser("meta-train", help="meta-train protonet, maml or protomaml")
+    _common(p)
+    _training(p, episodic=True)
+    p = sub.add_parser("evaluate", help="episodic evaluation of a model file")
+    _common(p)
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--part", default="test", choices=("train", "val", "test"))
+    p.add_argument("--way", type=int, default=5)
+    p.add_argument("--shot", type=int, default=1)
+    p.add_argument("--query", type=int, default=15)
+    p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--record", action="store_true",
+                   help="store the result in the model file (shown by the app)")
+    return parser
+
+
+def _hparams(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    out = {}
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value is not False:
+            out[name] = value
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    if args.command == "pretrain":
+        algo = "transfer"
+        hp = _hparams(args, ["finetune_steps", "finetune_lr", "finetune_backbone"])
+        episodic: dict[str, Any] = {}
+    else:
+        algo = args.algo
+        hp = _hparams(args, ["first_order", "inner_steps", "inner_lr", "eval_inner_steps",
+                             "learn_inner_lr"]) if algo in ("maml", "protomaml") else {}
+        episodic = {"way": args.way, "shot": args.shot, "query": args.query,
+                    "val_episodes": args.val_episodes, "rotations": args.rotations}
+    return TrainConfig(
+        algo=algo, dataset=args.dataset, split=args.split, image_size=args.image_size,
+        batch=args.batch, steps=args.steps, lr=args.lr, schedule=args.schedule,
+        val_every=args.val_every, checkpoint_every=args.checkpoint_every, affine=args.affine,
+        seed=args.seed, hparams=hp, **episodic)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM: the run stops after the current step and saves a checkpoint."""
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        self.stop = True
+        print(f"\nstopping after this step ({signal.Signals(signum).name}); "
+              "a checkpoint will be saved", file=sys.stderr)
+
+    def __call__(self) -> bool:
+        return self.stop
+
+
+def _progress_printer(json_progress: bool):
+    if json_progress:
+        def emit(event: engine.Event) -> None:
+            print(json.dumps(event), flush=True)
+        return emit, lambda: None
+
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def show(event: engine.Event) -> None:
+        if event["event"] == "start":
+            bar["t"] = tqdm(total=event["steps"], initial=event["step"], unit="step",
+                            dynamic_ncols=True, disable=not sys.stderr.isatty())
+            bar["last"] = event["step"]
+        elif event["event"] == "step":
+            bar["t"].update(event["step"] - bar["last"])
+            bar["last"] = event["step"]
+            bar["t"].set_postfix(loss=f"{event['loss']:.3f}", acc=f"{event['acc']:.1f}")
+        elif event["event"] == "val":
+            bar["t"].write(f"step {event['step']}: val {event['val_acc']:.2f}% "
+                           f"(best {event['best_val']:.2f}%)")
+        elif event["event"] == "done":
+            bar["t"].close()
+            print(f"{event['status']} at step {event['step']}; best val "
+                  f"{event['best_val']}% at step {event['best_step']}; model {event['model']}")
+
+    return show, lambda: bar.get("t") and bar["t"].close()
+
+
+def cmd_list() -> int:
+    print("learners:")
+    for name, cls in LEARNERS.items():
+        how = "pretrain" if cls.batch_kind == "classification" else "meta-train --algo " + name
+        print(f"  {name:10s} {cls.description}  [{how}]")
+    print("data sets:")
+    for name, text in DATASETS.items():
+        print(f"  {name:10s} {text}")
+    print(f"splits: {', '.join(SPLITS)}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, device: torch.device) -> int:
+    cfg = config_from_args(args)
+    if args.resume and (args.out / "config.json").is_file():
+        saved = json.loads((args.out / "config.json").read_text())["train_config"]
+        # Resume continues the saved run; only the step budget may be raised.
+        cfg = TrainConfig.from_dict({**saved, "steps": max(cfg.steps, saved["steps"])})
+    data = runs.DataOptions(args.data_root, args.cache_dir, args.download)
+    stop = StopFlag()
+    stop.install()
+    emit, close = _progress_printer(args.json_progress)
+    try:
+        result = runs.run(cfg, data, args.out, device=device, resume=args.resume,
+                          on_event=emit, should_stop=stop)
+    finally:
+        close()
+    return 0 if result.status == "finished" else 130
+
+
+def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
+    learner, payload = ckpt.load_learner(args.model, device)
+    size = payload["learner"]["backbone"].get("image_size", 28)
+    glyphs = load_dataset(args.dataset, args.data_root, size=size, cache_dir=args.cache_dir,
+                          download=args.download)
+    part = make_splits(glyphs, args.split).part(args.part)
+    result = evaluate(learner, part, way=args.way, shot=args.shot, query=args.query,
+                      episodes=args.episodes, seed=args.seed, device=device)
+    record = {"model": str(args.model), "algo": payload["learner"]["algo"],
+              "dataset": args.dataset, "split": args.split, "part": args.part,
+              **result.to_dict()}
+    if args.record:
+        if payload["format"] != ckpt.MODEL_FORMAT:
+            raise ckpt.ModelFileError("--record writes into model files (best.pt), "
+                                      "not into training checkpoints")
+        evals = [e for e in payload["metrics"].get("evaluations", [])
+                 if (e["dataset"], e["split"], e["part"], e["way"], e["shot"])
+                 != (args.dataset, args.split, args.part, args.way, args.shot)]
+        payload["metrics"]["evaluations"] = [*evals, {k: v for k, v in record.items()
+                                                      if k != "model"}]
+        ckpt.save(payload, args.model)
+    print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
+          f"{args.split}/{args.part}: {result}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        return cmd_list()
+    tune_allocator()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+        if args.command == "evaluate":
+            return cmd_evaluate(args, device)
+        return cmd_train(args, device)
+    except (DataError, ckpt.ModelFileError, engine.RunError, ValueError) as exc:
+        print(f"nomgui-train: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

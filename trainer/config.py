@@ -1,0 +1,55 @@
+"""Run configuration: a frozen dataclass, unknown keys rejected, saved beside each run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. ``hparams`` go to the learner's constructor."""
+
+    algo: str
+    dataset: str = "omniglot"
+    split: str = "seed"
+    image_size: int = 28
+    way: int = 5  # episodes: N-way
+    shot: int = 1  # K-shot
+    query: int = 15  # Q queries per class
+    batch: int = 16  # tasks per meta-step; images per step for transfer pre-training
+    steps: int = 2000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # cosine | constant
+    val_every: int = 500
+    val_episodes: int = 200
+    checkpoint_every: int = 200
+    rotations: bool = False
+    affine: float = 0.0
+    seed: int = 0
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be cosine or constant, not {self.schedule!r}")
+        for name in ("way", "shot", "query", "batch", "steps", "image_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.way < 2:
+            raise ValueError("way must be at least 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,70 @@
+"""Seeded, class-disjoint splits of a GlyphSet into meta-train / val / test classes.
+
+* ``seed``: the seminar's split. All classes shuffled with a fixed seed; meta-learning uses
+  the first 1,100 for training, the next 100 for validation, the remaining 423 for testing.
+  Transfer learning pre-trains on the first 1,200 (train + val) and is evaluated on the 423.
+  On a data set other than Omniglot the same rule applies with fractions 1100/1623 and
+  100/1623 of the classes.
+* ``lake``: Omniglot's own split. Train on the 964 background characters (minus 100 carved
+  out, seeded, for validation), test on the 659 evaluation characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from trainer.data.glyphset import GlyphSet
+from trainer.data.sources import DataError
+
+SPLITS = ("seed", "lake")
+SEED_SPLIT = (1100, 100, 423)  # Omniglot: train, val, test classes
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Class-disjoint parts; ``pretrain`` is what transfer learning trains on (train + val)."""
+
+    train: GlyphSet
+    val: GlyphSet
+    test: GlyphSet
+
+    @property
+    def pretrain(self) -> GlyphSet:
+        return GlyphSet.concat([self.train, self.val])
+
+    def part(self, name: str) -> GlyphSet:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split part {name!r}; choose train, val or test")
+        return getattr(self, name)
+
+
+def class_permutation(num_classes: int, seed: int) -> torch.Tensor:
+    return torch.randperm(num_classes, generator=torch.Generator().manual_seed(seed))
+
+
+def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
+    """Split ``glyphs`` by class. ``seed`` fixes the shuffle; 0 gives the published split."""
+    n = glyphs.num_classes
+    if split == "seed":
+        perm = class_permutation(n, seed)
+        if n == sum(SEED_SPLIT):
+            n_train, n_val = SEED_SPLIT[0], SEED_SPLIT[1]
+        else:
+            n_train = round(n * SEED_SPLIT[0] / sum(SEED_SPLIT))
+            n_val = max(1, round(n * SEED_SPLIT[1] / sum(SEED_SPLIT)))
+        if n - n_train - n_val < 2 or n_train < 2:
+            raise DataError(f"{n} classes are too few for a train/val/test split")
+        parts = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    elif split == "lake":
+        if set(glyphs.groups) != {"background", "evaluation"}:
+            raise DataError("the 'lake' split exists for Omniglot only (background/evaluation)")
+        groups = torch.tensor([g == "background" for g in glyphs.groups])
+        background = torch.nonzero(groups).flatten()
+        evaluation = torch.nonzero(~groups).flatten()
+        shuffled = background[class_permutation(len(background), seed)]
+        parts = shuffled[100:].sort().values, shuffled[:100].sort().values, evaluation
+    else:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return Splits(*(glyphs.subset(p) for p in parts))

@@ -1,0 +1,69 @@
+"""The one interface every learner implements, and the registry that lists them.
+
+The CLI, the GUI's model menu and the test matrix all iterate :data:`LEARNERS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from trainer.data.episodes import Episode
+from trainer.models.conv4 import Conv4
+
+Classifier = Callable[[torch.Tensor], torch.Tensor]  # images (M, 1, H, W) -> logits (M, N)
+LEARNERS: dict[str, type[Learner]] = {}
+
+
+def register(cls: type[Learner]) -> type[Learner]:
+    LEARNERS[cls.name] = cls
+    return cls
+
+
+class Learner(nn.Module, ABC):
+    """A few-shot learner: a backbone plus the algorithm's own parameters.
+
+    Subclasses compute losses only; the optimizer, schedule, evaluation and checkpoints
+    belong to :mod:`trainer.engine`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    batch_kind: ClassVar[Literal["episodes", "classification"]] = "episodes"
+    bn_mode: ClassVar[Literal["running", "support"]] = "running"
+
+    def __init__(self, backbone: dict[str, Any] | None = None, **hparams: Any) -> None:
+        super().__init__()
+        args = {**(backbone or {}), "bn": self.bn_mode}
+        self.backbone = Conv4(**args)
+        self.hparams: dict[str, Any] = dict(hparams)
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this learner: stored in every checkpoint."""
+        return {"algo": self.name, "backbone": dict(self.backbone.args), "hparams": self.hparams}
+
+    @abstractmethod
+    def loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training loss (scalar, with graph) and accuracy (scalar) on one batch."""
+
+    @abstractmethod
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int) -> Classifier:
+        """A classifier for one task from its support set (S, 1, H, W), labels (S,) in 0..way-1."""
+
+    def episode_logits(self, episode: Episode) -> torch.Tensor:
+        """Query logits (B, N*Q, N) for a batch of episodes, no outer graph. Subclasses
+        vectorise this; the default adapts one task at a time."""
+        out = []
+        for t in range(episode.batch):
+            classify = self.adapt(episode.support_x[t], episode.support_y[t], episode.way)
+            out.append(classify(episode.query_x[t]))
+        return torch.stack(out)
+
+
+def episode_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-task accuracy (B,) from logits (B, M, N) and labels (B, M)."""
+    return (logits.argmax(-1) == labels).float().mean(-1)

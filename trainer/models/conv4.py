@@ -1,0 +1,99 @@
+"""Conv4: the few-shot backbone of Vinyals et al. 2016, used by ProtoNet and MAML papers.
+
+Four blocks of [3x3 conv (64), batch norm, ReLU, 2x2 max-pool]; on 28x28 input the
+embedding is 64 x 1 x 1 = 64 numbers. About 113 thousand parameters.
+
+Batch-norm policy (one per model, fixed at construction, recorded in the checkpoint):
+
+* ``bn="running"``: standard BN. Training normalises with the batch's statistics and keeps
+  running averages; evaluation and the GUI use the running averages, so a single glyph is
+  embedded the same way as in a batch. Used by ProtoNet and transfer learning.
+* ``bn="support"``: no running averages. Each task is normalised with the statistics of its
+  *support* set, and the query images of that task reuse them (MetaBN, Bronskill et al. 2020,
+  "TaskNorm"). Never transductive, so one query glyph in the GUI gets the same answer as in a
+  batch, and training, evaluation and the GUI do exactly the same. Used by the MAML family.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BNStats = list[tuple[torch.Tensor, torch.Tensor]]  # per block: mean (C,), var (C,)
+
+
+class Conv4(nn.Module):
+    def __init__(self, in_channels: int = 1, hidden: int = 64, depth: int = 4,
+                 image_size: int = 28, bn: Literal["running", "support"] = "running") -> None:
+        super().__init__()
+        self.args = {"in_channels": in_channels, "hidden": hidden, "depth": depth,
+                     "image_size": image_size, "bn": bn}
+        self.bn_mode = bn
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        ch = in_channels
+        for _ in range(depth):
+            self.convs.append(nn.Conv2d(ch, hidden, 3, padding=1))
+            self.norms.append(nn.BatchNorm2d(hidden, track_running_stats=(bn == "running")))
+            ch = hidden
+        side = image_size
+        for _ in range(depth):
+            side //= 2
+        if side < 1:
+            raise ValueError(f"image_size {image_size} is too small for {depth} pooling blocks")
+        self.embed_dim = hidden * side * side
+
+    def forward(self, x: torch.Tensor, stats: BNStats | None = None,
+                return_stats: bool = False) -> torch.Tensor | tuple[torch.Tensor, BNStats]:
+        """(B, C, H, W) -> (B, D) [, stats]. See :meth:`forward_with_stats`."""
+        emb, used = self.forward_with_stats(x, stats)
+        return (emb, used) if return_stats else emb
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding (B, D) of images (B, C, H, W)."""
+        return self.forward_with_stats(x)[0]
+
+    def forward_with_stats(self, x: torch.Tensor, stats: BNStats | None = None
+                           ) -> tuple[torch.Tensor, BNStats]:
+        """Embed x (B, C, H, W) -> (B, D), plus the BN statistics used (support mode).
+
+        In ``support`` mode, ``stats=None`` normalises with x's own statistics (x is a support
+        set) and returns them; passing them back normalises a query set the same way.
+        Works under ``torch.func.functional_call`` and ``vmap`` (no in-place buffer updates).
+        """
+        used: BNStats = []
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            x = conv(x)
+            if self.bn_mode == "running":
+                x = norm(x)
+            else:
+                if stats is None:
+                    mean = x.mean(dim=(0, 2, 3))
+                    var = x.var(dim=(0, 2, 3), unbiased=False)
+                else:
+                    mean, var = stats[i]
+                used.append((mean, var))
+                # Folded into one scale and shift: native batch_norm refuses statistics that
+                # carry gradients, and these must (they depend on the adapted weights).
+                scale = norm.weight * torch.rsqrt(var + norm.eps)
+                shift = norm.bias - mean * scale
+                x = torch.addcmul(shift[:, None, None], x, scale[:, None, None])
+            x = F.max_pool2d(F.relu(x), 2)
+        return x.flatten(1), used
+
+
+def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances (..., M, D) x (..., N, D) -> (..., M, N)."""
+    # |a|^2 - 2ab + |b|^2 uses one matmul; clamp guards the tiny negatives of cancellation.
+    d = (a * a).sum(-1, keepdim=True) - 2 * a @ b.transpose(-1, -2) + (b * b).sum(-1)[..., None, :]
+    return d.clamp_min(0.0)
+
+
+def prototypes(emb: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tensor:
+    """Class means from labels, not sample order: emb (..., S, D), labels (..., S) -> (..., N, D)."""
+    onehot = F.one_hot(labels, way).to(emb.dtype)  # (..., S, N)
+    sums = onehot.transpose(-1, -2) @ emb  # (..., N, D)
+    return sums / onehot.sum(-2)[..., None].clamp_min(1.0)

@@ -1,0 +1,80 @@
+"""Wiring a training run together from a TrainConfig: data, split, sampler, validation.
+
+Shared by the CLI and :mod:`trainer.api` so there is one way to start a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from trainer import engine
+from trainer.config import TrainConfig
+from trainer.data import GlyphSet, load_dataset
+from trainer.data.episodes import BatchSampler, EpisodeSampler
+from trainer.data.splits import Splits, make_splits
+from trainer.evaluate import classification_accuracy, evaluate
+from trainer.learners import Learner, create_learner
+
+# Transfer pre-training validates on drawings it never trained on: of each pre-training
+# class, the first PRETRAIN_TRAIN_SAMPLES images train, the rest measure accuracy.
+PRETRAIN_TRAIN_SAMPLES = 17
+
+
+@dataclass
+class DataOptions:
+    root: Path | None
+    cache_dir: Path | None
+    download: bool = False
+
+
+def load_splits(cfg: TrainConfig, data: DataOptions,
+                progress: Callable[[float, str], None] | None = None) -> Splits:
+    glyphs = load_dataset(cfg.dataset, data.root, size=cfg.image_size,
+                          cache_dir=data.cache_dir, download=data.download, progress=progress)
+    return make_splits(glyphs, cfg.split, seed=0)
+
+
+def build(cfg: TrainConfig, splits: Splits, device: torch.device
+          ) -> tuple[Learner, engine.Sampler, Callable[[Learner], float]]:
+    """Learner, training sampler and validation function for ``cfg``."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the learner's initial weights
+    backbone = {"image_size": cfg.image_size}
+    if cfg.algo == "transfer":
+        train_part, held_out = split_pretrain(splits.pretrain)
+        learner = create_learner("transfer", backbone,
+                                 **{"num_classes": train_part.num_classes, **cfg.hparams})
+        sampler: engine.Sampler = BatchSampler(train_part, cfg.batch, generator=generator,
+                                               affine=cfg.affine)
+
+        def validate(model: Learner) -> float:
+            return classification_accuracy(model, held_out, device)
+    else:
+        learner = create_learner(cfg.algo, backbone, **cfg.hparams)
+        sampler = EpisodeSampler(splits.train, cfg.way, cfg.shot, cfg.query, cfg.batch,
+                                 generator=generator, rotations=cfg.rotations,
+                                 affine=cfg.affine)
+
+        def validate(model: Learner) -> float:
+            return evaluate(model, splits.val, way=cfg.way, shot=cfg.shot, query=cfg.query,
+                            episodes=cfg.val_episodes, seed=1, device=device).mean
+    return learner, sampler, validate
+
+
+def split_pretrain(glyphs: GlyphSet) -> tuple[GlyphSet, GlyphSet]:
+    counts = glyphs.counts()
+    keep = int(min(PRETRAIN_TRAIN_SAMPLES, int(counts.min()) - 1))
+    return glyphs.split_samples(max(keep, 1))
+
+
+def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.device,
+        resume: bool = False, on_event: Callable[[engine.Event], None] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> engine.TrainResult:
+    splits = load_splits(cfg, data)
+    learner, sampler, validate = build(cfg, splits, device)
+    return engine.train(cfg, learner, sampler, validate, run_dir, device=device,
+                        resume=resume, on_event=on_event, should_stop=should_stop)
