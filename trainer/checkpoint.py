@@ -14,7 +14,6 @@ exact resume; it is also a valid model file.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,7 @@ def read(path: Path) -> dict[str, Any]:
         raise ModelFileError(
             f"{path.name} holds objects other than plain weights (code could run on "
             f"loading), so it was not opened: {str(exc).splitlines()[0]}") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:
         raise ModelFileError(f"{path.name} is not a readable model file (truncated or "
                              f"corrupt?): {str(exc).splitlines()[0]}") from exc
     if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT,

@@ -104,7 +104,7 @@ def normalize(
 
     h, w = crop.shape
     side = max(h, w)
-    pad = int(round(side * margin))
+    pad = round(side * margin)
     canvas_side = side + 2 * pad
     square = np.zeros((canvas_side, canvas_side), dtype=np.float32)
     top = pad + (side - h) // 2

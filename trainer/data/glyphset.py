@@ -68,7 +68,7 @@ class GlyphSet:
 
     def split_samples(self, first: int) -> tuple[GlyphSet, GlyphSet]:
         """Split every class by sample: its first ``first`` images, and the rest."""
-        counts, offsets = self.counts(), self.offsets()
+        offsets = self.offsets()
         pos = torch.arange(self.labels.numel()) - offsets[self.labels]
         head = pos < first
         return (

@@ -110,7 +110,8 @@ def decode_classes(
                     with ref.read(zf) as im:
                         images[row] = normalize(im, size, ink=ink)
                 except (UnidentifiedImageError, OSError, EmptyGlyphError) as exc:
-                    raise DataError(f"cannot use image {ref.container}/{ref.member}: {exc}") from exc
+                    raise DataError(
+                        f"cannot use image {ref.container}/{ref.member}: {exc}") from exc
                 labels[row] = label
                 row += 1
             if progress is not None and label % 50 == 0:

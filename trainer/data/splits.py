@@ -3,8 +3,7 @@
 * ``seed``: the seminar's split. All classes shuffled with a fixed seed; meta-learning uses
   the first 1,100 for training, the next 100 for validation, the remaining 423 for testing.
   Transfer learning pre-trains on the first 1,200 (train + val) and is evaluated on the 423.
-  On a data set other than Omniglot the same rule applies with fractions 1100/1623 and
-  100/1623 of the classes.
+  Other data sets: 70% / 15% / 15% of the classes, shuffled the same way.
 * ``lake``: Omniglot's own split. Train on the 964 background characters (minus 100 carved
   out, seeded, for validation), test on the 659 evaluation characters.
 """
@@ -20,6 +19,8 @@ from trainer.data.sources import DataError
 
 SPLITS = ("seed", "lake")
 SEED_SPLIT = (1100, 100, 423)  # Omniglot: train, val, test classes
+OTHER_SPLIT = (0.70, 0.15, 0.15)  # other data sets: fractions of classes
+LAKE_VAL = 100  # validation classes carved out of Omniglot's background set
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
         if n == sum(SEED_SPLIT):
             n_train, n_val = SEED_SPLIT[0], SEED_SPLIT[1]
         else:
-            n_train = round(n * SEED_SPLIT[0] / sum(SEED_SPLIT))
-            n_val = max(1, round(n * SEED_SPLIT[1] / sum(SEED_SPLIT)))
+            n_val = round(n * OTHER_SPLIT[1])
+            n_train = n - n_val - round(n * OTHER_SPLIT[2])
         if n - n_train - n_val < 2 or n_train < 2:
             raise DataError(f"{n} classes are too few for a train/val/test split")
         parts = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
@@ -63,8 +64,12 @@ def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
         groups = torch.tensor([g == "background" for g in glyphs.groups])
         background = torch.nonzero(groups).flatten()
         evaluation = torch.nonzero(~groups).flatten()
+        if len(background) < LAKE_VAL + 2 or len(evaluation) < 2:
+            raise DataError(f"the 'lake' split needs over {LAKE_VAL} background classes "
+                            f"(has {len(background)}) and evaluation classes to test on")
         shuffled = background[class_permutation(len(background), seed)]
-        parts = shuffled[100:].sort().values, shuffled[:100].sort().values, evaluation
+        parts = (shuffled[LAKE_VAL:].sort().values, shuffled[:LAKE_VAL].sort().values,
+                 evaluation)
     else:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return Splits(*(glyphs.subset(p) for p in parts))

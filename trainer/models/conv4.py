@@ -93,7 +93,10 @@ def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def prototypes(emb: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tensor:
-    """Class means from labels, not sample order: emb (..., S, D), labels (..., S) -> (..., N, D)."""
+    """Class means from labels, not sample order.
+
+    emb (..., S, D), labels (..., S) in 0..way-1 -> (..., N, D).
+    """
     onehot = F.one_hot(labels, way).to(emb.dtype)  # (..., S, N)
     sums = onehot.transpose(-1, -2) @ emb  # (..., N, D)
     return sums / onehot.sum(-2)[..., None].clamp_min(1.0)

@@ -1,0 +1,70 @@
+"""Smoke runs of every subcommand, in-process and through ``python -m trainer``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from trainer.api import load_model, model_info
+from trainer.cli import main
+
+
+def _common(glyph_tree, tmp_path):
+    return ["--dataset", "folder", "--data-root", str(glyph_tree),
+            "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("protonet", "maml", "protomaml", "transfer", "omniglot"):
+        assert name in out
+
+
+@pytest.mark.parametrize("algo,extra", [("protonet", []), ("maml", ["--first-order"]),
+                                        ("maml", []), ("protomaml", ["--inner-steps", "2"])])
+def test_meta_train_then_evaluate(algo, extra, glyph_tree, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["meta-train", "--algo", algo, *extra, "--steps", "4", "--batch", "2",
+            "--val-every", "2", "--val-episodes", "10", "--out", str(out)]
+    assert main(args + _common(glyph_tree, tmp_path)) == 0
+    assert main(["evaluate", "--model", str(out / "best.pt"), "--episodes", "20", "--json",
+                 "--record", *_common(glyph_tree, tmp_path)]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["algo"] == algo and record["episodes"] == 20 and 0 <= record["mean"] <= 100
+    assert model_info(out / "best.pt").metrics["evaluations"][0]["mean"] == record["mean"]
+    if "--first-order" in extra:
+        assert load_model(out / "best.pt").learner.hparams["first_order"] is True
+
+
+def test_pretrain_and_resume(glyph_tree, tmp_path):
+    out = tmp_path / "pre"
+    args = ["pretrain", "--steps", "3", "--batch", "16", "--val-every", "3", "--out", str(out),
+            "--finetune-steps", "5", *_common(glyph_tree, tmp_path)]
+    assert main(args) == 0
+    assert main([*args[:2], "6", *args[3:], "--resume"]) == 0
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 6
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["meta-train", "--algo", "protonet", "--out", str(tmp_path / "x"),
+                 "--data-root", str(tmp_path / "missing")]) == 2
+    assert "Omniglot not found" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_text("junk")
+    assert main(["evaluate", "--model", str(tmp_path / "junk.pt")]) == 2
+    assert "not a readable model file" in capsys.readouterr().err
+
+
+def test_python_m_trainer_json_progress(glyph_tree, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer", "meta-train", "--algo", "protonet", "--steps", "10",
+         "--batch", "2", "--val-every", "10", "--val-episodes", "5", "--json-progress",
+         "--out", str(tmp_path / "j"), *_common(glyph_tree, tmp_path)],
+        capture_output=True, text=True, timeout=120, check=True)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "done"
+    assert any(e["event"] == "step" and e["step"] == 10 for e in events)

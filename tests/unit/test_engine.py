@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from trainer import engine
+from trainer.config import TrainConfig
+from trainer.data.splits import make_splits
+from trainer.runs import build
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = {"algo": "protonet", "dataset": "folder", "way": 5, "shot": 1, "query": 3,
+            "batch": 2, "steps": 6, "val_every": 3, "val_episodes": 20, "checkpoint_every": 3,
+            "schedule": "cosine"}
+    return TrainConfig(**{**base, **kw})
+
+
+def _run(cfg, glyph_set, run_dir, **kw):
+    learner, sampler, validate = build(cfg, make_splits(glyph_set, "seed"), torch.device("cpu"))
+    return learner, engine.train(cfg, learner, sampler, validate, run_dir, log_every=1, **kw)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown config keys: colour"):
+        TrainConfig.from_dict({"algo": "protonet", "colour": "red"})
+
+
+@pytest.mark.parametrize("algo", ["protonet", "maml", "transfer"])
+def test_resume_gives_the_same_run(algo, glyph_set, tmp_path):
+    cfg = _cfg(algo=algo)
+    straight, result = _run(cfg, glyph_set, tmp_path / "a")
+    assert result.status == "finished" and result.step == 6
+
+    stop_at = {"n": 0}
+
+    def stop_after_four() -> bool:
+        stop_at["n"] += 1
+        return stop_at["n"] > 4
+
+    _, part = _run(cfg, glyph_set, tmp_path / "b", should_stop=stop_after_four)
+    assert part.status == "stopped" and part.step == 4
+    resumed, result = _run(cfg, glyph_set, tmp_path / "b", resume=True)
+    assert result.step == 6
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(),
+                                 strict=True):
+        torch.testing.assert_close(a, b, msg=f"{name} differs after resume")
+    steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").open()
+             if json.loads(x)["event"] == "step"]
+    assert steps == [1, 2, 3, 4, 5, 6]  # no duplicate lines from the resumed part
+
+
+def test_run_folder_is_not_overwritten_and_resume_needs_a_checkpoint(glyph_set, tmp_path):
+    cfg = _cfg(steps=1)
+    _run(cfg, glyph_set, tmp_path / "r")
+    assert {p.name for p in (tmp_path / "r").iterdir()} >= {"best.pt", "checkpoint.pt",
+                                                            "config.json", "metrics.jsonl"}
+    with pytest.raises(engine.RunError, match="--resume"):
+        _run(cfg, glyph_set, tmp_path / "r")
+    with pytest.raises(engine.RunError, match="nothing to resume"):
+        _run(cfg, glyph_set, tmp_path / "empty", resume=True)
+
+
+def test_events_report_progress_and_best_model(glyph_set, tmp_path):
+    events = []
+    _run(_cfg(), glyph_set, tmp_path / "e", on_event=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("val") == 2
+    done = events[-1]
+    assert done["status"] == "finished" and done["model"].endswith("best.pt")
+    assert all(0 <= e["val_acc"] <= 100 for e in events if e["event"] == "val")

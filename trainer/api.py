@@ -1,0 +1,155 @@
+"""The facade the GUI (and scripts) use. Nothing outside trainer/ should need more.
+
+    model = load_model("resources/models/protonet-omniglot.pt")
+    clf = model.fit(glyphs, labels)        # glyphs: uint8 (H, W) arrays from normalize_glyph
+    clf.top_k(glyph, k=5)                 # [("a", 0.93), ("b", 0.04), ...]
+
+Progress is a plain ``(fraction, message)`` callable, cancellation a ``() -> bool``.
+Every call here may take long (torch): never call it on a GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer import checkpoint as ckpt
+from trainer.checkpoint import ModelFileError
+from trainer.config import TrainConfig
+from trainer.data.sources import DataError
+from trainer.engine import TrainResult
+from trainer.glyphs import EmptyGlyphError, normalize, to_tensor_batch
+from trainer.learners import LEARNERS, Classifier, Learner
+
+__all__ = [
+    "LEARNERS", "DataError", "EmptyGlyphError", "FittedClassifier", "Model", "ModelFileError",
+    "ModelInfo", "load_model", "model_info", "normalize_glyph", "train",
+]
+
+Progress = Callable[[float, str], None]
+
+
+def normalize_glyph(image: Any, size: int = 28) -> np.ndarray:
+    """The one preprocessing path (see :mod:`trainer.glyphs`): any image -> uint8 (size, size)."""
+    return normalize(image, size)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI shows about a model file without building it."""
+
+    path: Path
+    algo: str
+    description: str
+    image_size: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headline_accuracy(self) -> str:
+        """E.g. '5-way 1-shot 98.1 +- 0.3% (omniglot test)', or the validation score."""
+        for e in self.metrics.get("evaluations", []):
+            return (f"{e['way']}-way {e['shot']}-shot {e['mean']:.1f} +- {e['ci95']:.1f}% "
+                    f"({e['dataset']} {e['part']})")
+        val = self.metrics.get("val_acc")
+        return f"validation {val:.1f}%" if isinstance(val, float) else "not evaluated"
+
+
+def _info(path: Path, payload: dict[str, Any]) -> ModelInfo:
+    spec = payload["learner"]
+    return ModelInfo(Path(path), spec["algo"], LEARNERS[spec["algo"]].description,
+                     int(spec.get("backbone", {}).get("image_size", 28)),
+                     dict(payload.get("metrics", {})), dict(payload.get("train_config", {})))
+
+
+def model_info(path: str | Path) -> ModelInfo:
+    """Read a model file's description; raises :class:`ModelFileError` with a plain message."""
+    return _info(Path(path), ckpt.read(Path(path)))
+
+
+class FittedClassifier:
+    """A model adapted to one class set. ``classes[i]`` names logit column i."""
+
+    def __init__(self, classify: Classifier, classes: list[str], image_size: int,
+                 device: torch.device) -> None:
+        self._classify, self.classes = classify, classes
+        self.image_size, self._device = image_size, device
+
+    def logits(self, glyphs: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw scores (M, C) for normalised uint8 glyphs (M x (H, W))."""
+        x = to_tensor_batch(list(glyphs)).to(self._device)
+        with torch.no_grad():
+            return self._classify(x).cpu().numpy()
+
+    def predict_proba(self, glyphs: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities (M, C); softmax for display only, never for a loss."""
+        scores = torch.from_numpy(self.logits(glyphs))
+        return torch.softmax(scores, dim=-1).numpy()
+
+    def top_k(self, glyph: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
+        """The k most likely classes of one glyph, best first, with probabilities."""
+        probs = self.predict_proba([glyph])[0]
+        order = np.argsort(-probs)[:k]
+        return [(self.classes[i], float(probs[i])) for i in order]
+
+
+class Model:
+    """A loaded model file."""
+
+    def __init__(self, learner: Learner, info: ModelInfo, device: torch.device) -> None:
+        self.learner, self.info, self.device = learner, info, device
+
+    def fit(self, glyphs: Sequence[np.ndarray], labels: Sequence[str],
+            progress: Progress | None = None) -> FittedClassifier:
+        """Adapt to a class set: normalised glyphs (uint8 (H, W) each) and their labels."""
+        if len(glyphs) != len(labels):
+            raise ValueError("one label per glyph is needed")
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise ValueError("a class set needs at least two classes to tell apart")
+        size = self.info.image_size
+        bad = [i for i, g in enumerate(glyphs) if np.shape(g) != (size, size)]
+        if bad:
+            raise ValueError(f"glyph {bad[0]} is {np.shape(glyphs[bad[0]])}, the model takes "
+                             f"({size}, {size}): pass it through normalize_glyph first")
+        if progress is not None:
+            progress(0.0, f"fitting {len(classes)} classes")
+        index = {c: i for i, c in enumerate(classes)}
+        x = to_tensor_batch(list(glyphs)).to(self.device)
+        y = torch.tensor([index[lab] for lab in labels], device=self.device)
+        classify = self.learner.adapt(x, y, len(classes))
+        if progress is not None:
+            progress(1.0, "fitted")
+        return FittedClassifier(classify, classes, size, self.device)
+
+
+def load_model(path: str | Path, device: str = "cpu") -> Model:
+    """Load a model file (``torch.load(weights_only=True)``); errors are ModelFileError."""
+    dev = torch.device(device)
+    learner, payload = ckpt.load_learner(Path(path), dev)
+    return Model(learner, _info(Path(path), payload), dev)
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, data_root: str | Path | None,
+          cache_dir: str | Path | None = None, device: str = "cpu", resume: bool = False,
+          progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+          ) -> TrainResult:
+    """Run training in this process (scripts, tests). The GUI runs the CLI in a QProcess
+    instead, so a crash cannot take the window down."""
+    from trainer import runs
+    from trainer.runtime import resolve_device
+
+    def on_event(event: dict[str, Any]) -> None:
+        if progress is not None and event["event"] == "step":
+            progress(event["step"] / event["steps"], f"step {event['step']}: loss "
+                     f"{event['loss']:.3f}, acc {event['acc']:.1f}%")
+
+    data = runs.DataOptions(Path(data_root) if data_root else None,
+                            Path(cache_dir) if cache_dir else None)
+    return runs.run(config, data, Path(run_dir), device=resolve_device(device), resume=resume,
+                    on_event=on_event, should_stop=should_stop)
