@@ -26,7 +26,7 @@ def test_no_forbidden_imports_in_source():
 
 def test_importing_the_trainer_loads_no_qt():
     code = ("import sys, trainer.api, trainer.cli, trainer.engine; "
-            "print([m for m in sys.modules if m.split('.')[0] in %r])" % (FORBIDDEN,))
+            f"print([m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"

@@ -66,7 +66,7 @@ def test_missing_data_says_how_to_get_it(tmp_path):
 def test_incomplete_omniglot_is_reported(tmp_path):
     make_class_tree(tmp_path / "images_background", 3, 20)
     make_class_tree(tmp_path / "images_evaluation", 2, 19)
-    with pytest.raises(DataError, match="incomplete.*characters"):
+    with pytest.raises(DataError, match=r"incomplete.*characters"):
         load_omniglot(tmp_path, 28)
 
 
