@@ -154,6 +154,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary user files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

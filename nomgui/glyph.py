@@ -1,0 +1,94 @@
+"""A committed glyph: Qt-free data the canvas hands over when a drawing is done.
+
+While drawing, the canvas holds Qt points; what leaves it is this plain dataclass, so the
+class set, the recogniser and the tests never touch Qt objects.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_SIDE = 1024  # loaded images larger than this are scaled down
+
+
+class GlyphLoadError(ValueError):
+    """A file or clipboard content is not a usable image; the message names it."""
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """One pen stroke: points (P, 3) of x, y (canvas pixels) and pressure (0..1)."""
+
+    points: np.ndarray
+    width: float
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """What the user drew or loaded.
+
+    Attributes:
+        image: uint8 (H, W) grayscale, dark ink on white (the stored and exported form).
+        strokes: the strokes drawn, if it came from the canvas.
+        source: file name or "canvas" / "clipboard", for messages.
+    """
+
+    image: np.ndarray
+    strokes: tuple[Stroke, ...] = field(default=())
+    source: str = "canvas"
+
+    def has_ink(self) -> bool:
+        return bool(self.image.size) and int(self.image.min()) < 200
+
+    def to_png(self) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(self.image, mode="L").save(buf, format="PNG")
+        return buf.getvalue()
+
+
+def _from_pil(img: Image.Image, source: str) -> Glyph:
+    img.load()
+    if max(img.size) > MAX_SIDE:
+        img = img.copy()
+        img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    gray = np.asarray(img.convert("L"), dtype=np.uint8)
+    if gray.size == 0:
+        raise GlyphLoadError(f"{source}: the image is empty")
+    # Stored form is dark ink on light: invert light-on-dark images (e.g. a dataset's).
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) < 128:
+        gray = 255 - gray
+    return Glyph(np.ascontiguousarray(gray), (), source)
+
+
+def load_glyph_file(path: str | Path) -> Glyph:
+    """Read an image file as a Glyph; anything else raises GlyphLoadError naming the file."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            return _from_pil(img, path.name)
+    except FileNotFoundError as exc:
+        raise GlyphLoadError(f"{path.name}: file not found") from exc
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise GlyphLoadError(f"{path.name} is not an image nomgui can read") from exc
+
+
+def glyph_from_bytes(data: bytes, source: str) -> Glyph:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return _from_pil(img, source)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise GlyphLoadError(f"{source} is not an image nomgui can read") from exc
+
+
+def glyph_from_array(gray: np.ndarray, source: str) -> Glyph:
+    return _from_pil(Image.fromarray(np.asarray(gray, dtype=np.uint8)), source)

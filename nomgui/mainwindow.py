@@ -1,0 +1,833 @@
+"""The main window: canvas, candidates, class set, menus. Torch never runs here."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nomgui import __version__
+from nomgui.canvas import DrawingCanvas
+from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
+from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
+from nomgui.recognizer import ModelSummary, Recognizer
+from nomgui.theme import THEMES, apply_theme
+
+TOP_K = 5
+DEBOUNCE_MS = 150
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+def pixmap_from_gray(gray: np.ndarray, size: int | None = None, invert: bool = False
+                     ) -> QPixmap:
+    arr = np.ascontiguousarray(255 - gray if invert else gray, dtype=np.uint8)
+    h, w = arr.shape
+    img = QImage(arr.data, w, h, arr.strides[0], QImage.Format_Grayscale8).copy()
+    pix = QPixmap.fromImage(img)
+    if size:
+        pix = pix.scaled(size, size, Qt.KeepAspectRatio, Qt.FastTransformation
+                         if max(h, w) < size else Qt.SmoothTransformation)
+    return pix
+
+
+class CandidateTable(QTableWidget):
+    """Top-k candidates: rank, character, label, probability bar."""
+
+    picked = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__(0, 4)
+        self.setHorizontalHeaderLabels(["#", "", "class", "probability"])
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        hh = self.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.Stretch)
+        hh.setSectionResizeMode(3, QHeaderView.Fixed)
+        self.setColumnWidth(3, 130)
+        self.setToolTip("Press 1-5 to copy a candidate, Shift+1-5 to teach: the glyph becomes "
+                        "an example of that class")
+        self.cellDoubleClicked.connect(lambda row, _col: self.picked.emit(row))
+        self.labels: list[str] = []
+
+    def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str]) -> None:
+        self.setRowCount(0)
+        self.labels = [label for label, _ in top]
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * 1.8)
+        for i, (label, prob) in enumerate(top):
+            self.insertRow(i)
+            self.setItem(i, 0, QTableWidgetItem(str(i + 1)))
+            char = QTableWidgetItem(chars.get(label, ""))
+            char.setFont(big)
+            self.setItem(i, 1, char)
+            self.setItem(i, 2, QTableWidgetItem(label))
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(prob * 1000))
+            bar.setFormat(f"{100 * prob:.1f}%")
+            bar.setTextVisible(True)
+            self.setCellWidget(i, 3, bar)
+        self.resizeRowsToContents()
+        if top:
+            self.selectRow(0)
+
+
+class MainWindow(QMainWindow):
+    """The application window. ``data_dir`` holds class sets and user models."""
+
+    def __init__(self, data_dir: Path, resources: Path, settings: QSettings) -> None:
+        super().__init__()
+        self.data_dir, self.resources, self.settings = Path(data_dir), Path(resources), settings
+        self.store = ClassSetStore(self.data_dir / "classsets")
+        self.classset: ClassSet | None = None
+        self.model: ModelSummary | None = None
+        self.models: list[ModelSummary] = []
+        self.fitted = False
+        self.last_glyph: Glyph | None = None
+        self.last_latency: float | None = None
+        self._stroke_time = 0.0
+
+        self.setWindowTitle("nomgui")
+        self.setAcceptDrops(True)
+        self.recognizer = Recognizer(self)
+        self._build_ui()
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+
+        self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self.debounce.timeout.connect(self.recognize_now)
+        self.refit_timer = QTimer(self, singleShot=True, interval=50)
+        self.refit_timer.timeout.connect(self._refit)
+
+        self._open_initial_classset()
+        self.refresh_models()
+
+    # -- building ------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.canvas = DrawingCanvas()
+        self.pen_slider = QSlider(Qt.Horizontal)
+        self.pen_slider.setRange(2, 40)
+        self.pen_slider.setValue(int(self.canvas.pen_width))
+        self.pen_slider.setToolTip("Pen width (about 12 looks like Omniglot's ink)")
+        self.pen_slider.valueChanged.connect(lambda v: setattr(self.canvas, "pen_width", float(v)))
+
+        def tool(text: str, tip: str, slot) -> QToolButton:
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            return b
+
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Pen"))
+        tools.addWidget(self.pen_slider, 1)
+        tools.addWidget(tool("Undo", "Undo the last stroke (Ctrl+Z)", self.canvas.undo_stack.undo))
+        tools.addWidget(tool("Redo", "Redo (Ctrl+Shift+Z)", self.canvas.undo_stack.redo))
+        tools.addWidget(tool("Clear", "Clear the canvas (Esc)", self.canvas.clear))
+
+        self.model_sees = QLabel()
+        self.model_sees.setFixedSize(112, 112)
+        self.model_sees.setAlignment(Qt.AlignCenter)
+        self.model_sees.setFrameShape(QLabel.StyledPanel)
+        self.model_sees.setToolTip("What the model receives: the glyph after preprocessing")
+        sees = QHBoxLayout()
+        sees_text = QLabel("What the model sees:")
+        sees_text.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        sees.addWidget(sees_text, 1)
+        sees.addWidget(self.model_sees)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(self.canvas, 1)
+        lv.addLayout(tools)
+        lv.addLayout(sees)
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setObjectName("message")
+        self.message.hide()
+        self.candidates = CandidateTable()
+        self.new_class_button = QPushButton("New class from glyph…")
+        self.new_class_button.setToolTip("Make a new class with this glyph as its first "
+                                         "example (Ctrl+Shift+N)")
+        self.add_example_button = QPushButton("Add glyph to selected class")
+        self.add_example_button.setToolTip("The glyph becomes an example of the class selected "
+                                           "below (Ctrl+Shift+A)")
+
+        self.class_list = QListWidget()
+        self.class_list.setViewMode(QListWidget.ListMode)
+        self.class_list.setIconSize(QSize(40, 40))
+        self.class_list.setToolTip("Your classes. F2 renames, Delete removes a class.")
+        self.example_list = QListWidget()
+        self.example_list.setViewMode(QListWidget.IconMode)
+        self.example_list.setIconSize(QSize(56, 56))
+        self.example_list.setMaximumHeight(96)
+        self.example_list.setFlow(QListWidget.LeftToRight)
+        self.example_list.setWrapping(False)
+        self.example_list.setToolTip("Examples of the selected class; Delete removes one")
+        self.classset_title = QLabel()
+        title_font = QFont(self.classset_title.font())
+        title_font.setBold(True)
+        self.classset_title.setFont(title_font)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.addWidget(QLabel("Candidates"))
+        rv.addWidget(self.message)
+        rv.addWidget(self.candidates, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_class_button)
+        buttons.addWidget(self.add_example_button)
+        rv.addLayout(buttons)
+        rv.addWidget(self.classset_title)
+        rv.addWidget(self.class_list, 3)
+        rv.addWidget(self.example_list)
+
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.setCentralWidget(self.splitter)
+
+        self.model_status = QLabel("loading models…")
+        self.class_status = QLabel()
+        self.latency_status = QLabel()
+        for w in (self.model_status, self.class_status, self.latency_status):
+            self.statusBar().addPermanentWidget(w)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(tip)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "&New class set…", self.new_classset, QKeySequence.New)
+        self._action(f, "&Open class set…", self.open_classset, QKeySequence.Open)
+        self._action(f, "Save class set &as…", self.save_classset_as, QKeySequence("Ctrl+Shift+S"))
+        f.addSeparator()
+        self._action(f, "&Import class set from zip…", self.import_zip)
+        self._action(f, "&Export class set as zip…", self.export_zip, QKeySequence("Ctrl+E"),
+                     "A zip of class folders of PNGs: a data set the trainer reads")
+        f.addSeparator()
+        self._action(f, "&Load glyph images…", self.load_images, QKeySequence("Ctrl+L"))
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.Quit)
+
+        e = mb.addMenu("&Edit")
+        undo = self.canvas.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = self.canvas.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Y")])
+        e.addAction(undo)
+        e.addAction(redo)
+        self._action(e, "&Clear canvas", self.canvas.clear, QKeySequence(Qt.Key_Escape))
+        e.addSeparator()
+        self._action(e, "&Paste glyph", self.paste_glyph, QKeySequence.Paste)
+        self._action(e, "&Copy best label", lambda: self.copy_candidate(0), QKeySequence.Copy)
+        self._action(e, "&Recognise now", self.recognize_now, [QKeySequence("Ctrl+R"),
+                                                                QKeySequence(Qt.Key_F5)])
+
+        c = mb.addMenu("&Classes")
+        self._action(c, "&New class from glyph…", self.new_class_from_glyph,
+                     QKeySequence("Ctrl+Shift+N"))
+        self._action(c, "&Add glyph to selected class", self.add_glyph_to_selected,
+                     QKeySequence("Ctrl+Shift+A"))
+        self._action(c, "&Rename class…", self.rename_class, QKeySequence(Qt.Key_F2))
+        self._action(c, "&Delete class", self.delete_class, QKeySequence("Ctrl+Delete"))
+        self._action(c, "Remove selected &example", self.remove_example,
+                     QKeySequence(Qt.Key_Delete))
+        c.addSeparator()
+        for i in range(TOP_K):
+            self._action(c, f"Copy candidate {i + 1}", lambda _=False, i=i: self.copy_candidate(i),
+                         QKeySequence(str(i + 1)))
+            self._action(c, f"Teach: glyph is candidate {i + 1}",
+                         lambda _=False, i=i: self.teach(i), QKeySequence(f"Shift+{i + 1}"))
+
+        self.model_menu = mb.addMenu("&Model")
+        self.model_group = QActionGroup(self)
+        self.model_group.setExclusive(True)
+
+        v = mb.addMenu("&View")
+        self.theme_group = QActionGroup(self)
+        for name in THEMES:
+            act = QAction(f"{name.title()} theme", self, checkable=True)
+            act.setData(name)
+            act.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            self.theme_group.addAction(act)
+            v.addAction(act)
+
+        h = mb.addMenu("&Help")
+        self._action(h, "&About nomgui", self.about)
+
+    def _connect(self) -> None:
+        self.canvas.strokeFinished.connect(self._on_stroke)
+        self.canvas.contentChanged.connect(self._on_canvas_changed)
+        self.candidates.picked.connect(self.teach)
+        self.new_class_button.clicked.connect(self.new_class_from_glyph)
+        self.add_example_button.clicked.connect(self.add_glyph_to_selected)
+        self.class_list.currentItemChanged.connect(lambda *_: self._show_examples())
+        w = self.recognizer.worker
+        w.modelsListed.connect(self._on_models_listed)
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.modelFailed.connect(self._on_model_failed)
+        w.fitted.connect(self._on_fitted)
+        w.fitFailed.connect(self._on_fit_failed)
+        w.predicted.connect(self._on_predicted)
+        w.predictFailed.connect(self._on_predict_failed)
+
+    # -- settings ------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 720)
+        state = self.settings.value("window/splitter")
+        if isinstance(state, QByteArray):
+            self.splitter.restoreState(state)
+        pen = self.settings.value("canvas/pen", type=float)
+        if pen:
+            self.pen_slider.setValue(int(pen))
+        self.set_theme(str(self.settings.value("view/theme", "light")))
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.setValue("canvas/pen", self.canvas.pen_width)
+        if self.classset is not None:
+            self.settings.setValue("classset/folder", str(self.classset.folder))
+        if self.model is not None:
+            self.settings.setValue("model/path", str(self.model.path))
+        self.settings.sync()
+        self.recognizer.shutdown()
+        super().closeEvent(event)
+
+    def set_theme(self, name: str) -> None:
+        name = name if name in THEMES else "light"
+        apply_theme(QApplication.instance(), name)
+        self.settings.setValue("view/theme", name)
+        for act in self.theme_group.actions():
+            act.setChecked(act.data() == name)
+        self.canvas.update()
+
+    # -- messages ------------------------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        """A plain message in the window (not a dialog): the state the user must fix."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def warn(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    # -- models --------------------------------------------------------------------------
+    def model_dirs(self) -> tuple[list[Path], list[Path]]:
+        bundled = sorted((self.resources / "models").glob("*.pt"))
+        user = sorted((self.data_dir / "models").glob("*.pt"))
+        return bundled, user
+
+    def refresh_models(self) -> None:
+        self.recognizer.list_models(*self.model_dirs())
+
+    def _on_models_listed(self, result) -> None:
+        models, errors = result
+        self.models = models
+        self.model_menu.clear()
+        for act in self.model_group.actions():
+            self.model_group.removeAction(act)
+        for m in models:
+            where = "bundled" if m.bundled else "yours"
+            act = QAction(f"{m.algo} — {m.accuracy} ({where}: {m.path.name})", self,
+                          checkable=True)
+            act.setToolTip(m.description)
+            act.setData(str(m.path))
+            act.triggered.connect(lambda _=False, m=m: self.select_model(m))
+            self.model_group.addAction(act)
+            self.model_menu.addAction(act)
+        if not models:
+            empty = self.model_menu.addAction("(no models found)")
+            empty.setEnabled(False)
+        self.model_menu.addSeparator()
+        self._action(self.model_menu, "Refresh model list", self.refresh_models)
+        if errors:
+            self.statusBar().showMessage(f"{len(errors)} model file(s) could not be read: "
+                                         f"{errors[0]}", 10000)
+        if not models:
+            self.model_status.setText("no model")
+            self.show_message("No model file was found. Put a model in "
+                              f"{self.data_dir / 'models'} or reinstall nomgui.")
+            return
+        wanted = str(self.settings.value("model/path", ""))
+        chosen = next((m for m in models if str(m.path) == wanted), models[0])
+        if self.model is None or self.model.path != chosen.path:
+            self.select_model(chosen)
+
+    def select_model(self, summary: ModelSummary) -> None:
+        self.model_status.setText(f"loading {summary.path.name}…")
+        self.recognizer.load_model(summary)
+
+    def _on_model_loaded(self, summary: ModelSummary) -> None:
+        self.model = summary
+        self.settings.setValue("model/path", str(summary.path))
+        for act in self.model_group.actions():
+            act.setChecked(act.data() == str(summary.path))
+        self.model_status.setText(f"model: {summary.algo} ({summary.accuracy})")
+        self.fitted = False
+        self._refit()
+
+    def _on_model_failed(self, text: str) -> None:
+        self.model_status.setText("model failed to load")
+        self.show_message(f"The model could not be loaded: {text}")
+
+    # -- class sets ----------------------------------------------------------------------
+    def _open_initial_classset(self) -> None:
+        wanted = self.settings.value("classset/folder", "")
+        if wanted and Path(str(wanted)).is_dir() and self._open_folder(Path(str(wanted))):
+            return
+        existing = self.store.list()
+        if existing and self._open_folder(existing[0][0]):
+            return
+        starter = self.resources / "starter" / "digits"
+        try:
+            if starter.is_dir():
+                cs = self.store.import_folder_tree(starter, "Starter: digits")
+            else:
+                cs = self.store.create("My glyphs")
+        except ClassSetError as exc:
+            self.warn("Class set", str(exc))
+            return
+        self.set_classset(cs)
+
+    def _open_folder(self, folder: Path) -> bool:
+        try:
+            cs = ClassSet.open(folder)
+        except (ClassSetError, OSError) as exc:
+            self.warn("Class set could not be opened", str(exc))
+            return False
+        self.set_classset(cs)
+        if cs.warnings:
+            self.warn("Class set repaired", "\n".join(cs.warnings))
+        return True
+
+    def set_classset(self, cs: ClassSet) -> None:
+        self.classset = cs
+        self.settings.setValue("classset/folder", str(cs.folder))
+        self._reload_class_list()
+        self.schedule_refit()
+
+    def _reload_class_list(self, select_id: str | None = None) -> None:
+        cs = self.classset
+        current = select_id or self._selected_class_id()
+        self.class_list.blockSignals(True)
+        self.class_list.clear()
+        if cs is None:
+            self.class_list.blockSignals(False)
+            return
+        self.classset_title.setText(f"Class set: {cs.name}")
+        for c in cs.classes:
+            item = QListWidgetItem(f"{c.label}   ({len(c.examples)})")
+            item.setData(Qt.UserRole, c.id)
+            if c.examples:
+                try:
+                    gray = example_image(cs.example_path(c.id, c.examples[0]))
+                    item.setIcon(QIcon(pixmap_from_gray(gray, 40)))
+                except OSError:
+                    pass
+            self.class_list.addItem(item)
+            if c.id == current:
+                self.class_list.setCurrentItem(item)
+        self.class_list.blockSignals(False)
+        n_examples = sum(len(c.examples) for c in cs.classes)
+        self.class_status.setText(f"{len(cs.classes)} classes, {n_examples} examples")
+        self._show_examples()
+
+    def _selected_class_id(self) -> str | None:
+        item = self.class_list.currentItem()
+        return item.data(Qt.UserRole) if item else None
+
+    def _show_examples(self) -> None:
+        self.example_list.clear()
+        cid = self._selected_class_id()
+        if self.classset is None or cid is None:
+            return
+        cls = self.classset.get(cid)
+        for fname in cls.examples:
+            item = QListWidgetItem()
+            item.setData(Qt.UserRole, fname)
+            try:
+                gray = example_image(self.classset.example_path(cid, fname))
+                item.setIcon(QIcon(pixmap_from_gray(gray, 56)))
+            except OSError:
+                item.setText("?")
+            self.example_list.addItem(item)
+
+    def schedule_refit(self) -> None:
+        self.fitted = False
+        self.refit_timer.start()
+
+    def _refit(self) -> None:
+        if self.classset is None or self.model is None:
+            return
+        self.recognizer.fit(self.classset.examples())
+
+    def _on_fitted(self, generation: int, n_classes: int, seconds: float) -> None:
+        if generation != self.recognizer.fit_generation:
+            return
+        self.fitted = True
+        self.show_message("")
+        self.statusBar().showMessage(f"fitted {n_classes} classes in {seconds * 1000:.0f} ms",
+                                     4000)
+        if not self.canvas.is_empty():
+            self.recognize_now()
+
+    def _on_fit_failed(self, generation: int, text: str) -> None:
+        if generation == self.recognizer.fit_generation:
+            self.fitted = False
+            self.candidates.show_candidates([], {})
+            self.show_message(text)
+
+    def new_classset(self) -> None:
+        name, ok = QInputDialog.getText(self, "New class set", "Name of the new class set:")
+        if ok and name.strip():
+            try:
+                self.set_classset(self.store.create(name.strip()))
+            except (ClassSetError, OSError) as exc:
+                self.warn("New class set", str(exc))
+
+    def open_classset(self) -> None:
+        sets = self.store.list()
+        if not sets:
+            self.warn("Open class set", "There are no class sets yet.")
+            return
+        names = [f"{name}  [{folder.name}]" for folder, name in sets]
+        choice, ok = QInputDialog.getItem(self, "Open class set", "Class set:", names, 0, False)
+        if ok:
+            self._open_folder(sets[names.index(choice)][0])
+
+    def save_classset_as(self) -> None:
+        if self.classset is None:
+            return
+        name, ok = QInputDialog.getText(self, "Save class set as", "Name of the copy:",
+                                        text=f"{self.classset.name} (copy)")
+        if ok and name.strip():
+            try:
+                self.set_classset(self.store.save_as(self.classset, name.strip()))
+            except (ClassSetError, OSError) as exc:
+                self.warn("Save class set as", str(exc))
+
+    def import_zip(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import class set", "", "Zip files (*.zip)")
+        if not path:
+            return
+        try:
+            cs = ClassSet.import_zip(Path(path), self.store.new_folder(Path(path).stem))
+        except (ClassSetError, OSError) as exc:
+            self.warn("Import class set", str(exc))
+            return
+        self.set_classset(cs)
+        if cs.warnings:
+            self.warn("Import class set", "\n".join(cs.warnings))
+
+    def export_zip(self) -> None:
+        if self.classset is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export class set",
+                                              f"{self.classset.name}.zip", "Zip files (*.zip)")
+        if path:
+            try:
+                self.classset.export_zip(Path(path))
+                self.statusBar().showMessage(f"exported to {path}", 5000)
+            except OSError as exc:
+                self.warn("Export class set", f"Could not write {path}: {exc}")
+
+    # -- editing classes -----------------------------------------------------------------
+    def current_glyph(self) -> Glyph | None:
+        if self.canvas.is_empty():
+            return None
+        return self.canvas.glyph()
+
+    def _need_glyph(self) -> Glyph | None:
+        glyph = self.current_glyph()
+        if glyph is None or not glyph.has_ink():
+            self.show_message("The canvas is empty: draw or load a glyph first.")
+            return None
+        return glyph
+
+    def new_class_from_glyph(self) -> None:
+        glyph = self._need_glyph()
+        if glyph is None or self.classset is None:
+            return
+        text, ok = QInputDialog.getText(
+            self, "New class", "Name of the class (a single character becomes its Unicode "
+            "character too):")
+        if not ok:
+            return
+        name = text.strip()
+        char = name if len(name) == 1 else ""
+        try:
+            cls = self.classset.add_class(name, char, [glyph])
+        except ClassSetError as exc:
+            self.warn("New class", str(exc))
+            return
+        self._reload_class_list(cls.id)
+        self.canvas.clear()
+        self.schedule_refit()
+
+    def add_glyph_to_selected(self) -> None:
+        cid = self._selected_class_id()
+        if cid is None:
+            self.show_message("Select a class in the list first.")
+            return
+        self._add_example(cid)
+
+    def _add_example(self, cid: str) -> None:
+        glyph = self._need_glyph()
+        if glyph is None or self.classset is None:
+            return
+        try:
+            self.classset.add_example(cid, glyph)
+        except (ClassSetError, OSError) as exc:
+            self.warn("Add example", str(exc))
+            return
+        self._reload_class_list(cid)
+        self.statusBar().showMessage(f"added to '{self.classset.get(cid).name}'", 4000)
+        self.canvas.clear()
+        self.schedule_refit()
+
+    def teach(self, index: int) -> None:
+        """The glyph is candidate ``index``: it becomes an example of that class."""
+        if self.classset is None or index >= len(self.candidates.labels):
+            return
+        label = self.candidates.labels[index]
+        cls = next((c for c in self.classset.classes if c.label == label), None)
+        if cls is not None:
+            self._add_example(cls.id)
+
+    def rename_class(self) -> None:
+        cid = self._selected_class_id()
+        if cid is None or self.classset is None:
+            return
+        cls = self.classset.get(cid)
+        name, ok = QInputDialog.getText(self, "Rename class", "Name:", text=cls.name)
+        if not ok:
+            return
+        char, ok = QInputDialog.getText(self, "Rename class", "Unicode character (optional):",
+                                        text=cls.char)
+        if not ok:
+            return
+        try:
+            self.classset.rename_class(cid, name, char)
+        except ClassSetError as exc:
+            self.warn("Rename class", str(exc))
+            return
+        self._reload_class_list(cid)
+        self.schedule_refit()
+
+    def delete_class(self) -> None:
+        cid = self._selected_class_id()
+        if cid is None or self.classset is None:
+            return
+        cls = self.classset.get(cid)
+        answer = QMessageBox.question(
+            self, "Delete class", f"Delete the class '{cls.name}' and its "
+            f"{len(cls.examples)} example(s)?")
+        if answer == QMessageBox.Yes:
+            self.classset.delete_class(cid)
+            self._reload_class_list()
+            self.schedule_refit()
+
+    def remove_example(self) -> None:
+        cid, item = self._selected_class_id(), self.example_list.currentItem()
+        if cid is None or item is None or self.classset is None:
+            return
+        self.classset.remove_example(cid, item.data(Qt.UserRole))
+        self._reload_class_list(cid)
+        self.schedule_refit()
+
+    # -- loading glyphs ------------------------------------------------------------------
+    def load_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Load glyph images", "", IMAGE_FILTER)
+        if paths:
+            self.load_files([Path(p) for p in paths])
+
+    def load_files(self, paths: list[Path]) -> None:
+        glyphs, errors = [], []
+        for p in paths:
+            try:
+                glyphs.append(load_glyph_file(p))
+            except GlyphLoadError as exc:
+                errors.append(str(exc))
+        if errors:
+            self.warn("Some files could not be loaded", "\n".join(errors))
+        if len(glyphs) == 1:
+            self.canvas.set_glyph_image(glyphs[0].image)
+            self.recognize_now()
+        elif len(glyphs) > 1:
+            self._add_many(glyphs)
+
+    def _add_many(self, glyphs: list[Glyph]) -> None:
+        """Several images at once: they become examples of one class (new or existing)."""
+        if self.classset is None:
+            return
+        names = [c.name for c in self.classset.classes]
+        name, ok = QInputDialog.getItem(
+            self, "Add images", f"Add {len(glyphs)} images as examples of the class "
+            "(pick one, or type a new name):", names, 0, True)
+        if not ok or not name.strip():
+            return
+        try:
+            cls = self.classset.find_by_name(name.strip())
+            if cls is None:
+                char = name.strip() if len(name.strip()) == 1 else ""
+                cls = self.classset.add_class(name.strip(), char, glyphs)
+            else:
+                for g in glyphs:
+                    self.classset.add_example(cls.id, g)
+        except ClassSetError as exc:
+            self.warn("Add images", str(exc))
+            return
+        self._reload_class_list(cls.id)
+        self.schedule_refit()
+
+    def paste_glyph(self) -> None:
+        mime = QApplication.clipboard().mimeData()
+        if mime.hasImage():
+            img = QImage(mime.imageData()).convertToFormat(QImage.Format_Grayscale8)
+            if img.isNull():
+                self.warn("Paste", "The clipboard holds an image nomgui cannot read.")
+                return
+            arr = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes())
+            gray = arr.reshape(img.height(), img.bytesPerLine())[:, :img.width()].copy()
+            try:
+                glyph = glyph_from_array(gray, "clipboard")
+            except GlyphLoadError as exc:
+                self.warn("Paste", str(exc))
+                return
+            self.canvas.set_glyph_image(glyph.image)
+            self.recognize_now()
+        elif mime.hasUrls():
+            self.load_files([Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()])
+        else:
+            self.statusBar().showMessage("The clipboard holds no image.", 4000)
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
+        if e.mimeData().hasUrls() or e.mimeData().hasImage():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:
+        urls = [Path(u.toLocalFile()) for u in e.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.load_files(urls)
+            e.acceptProposedAction()
+
+    # -- recognition ---------------------------------------------------------------------
+    def _on_stroke(self) -> None:
+        self._stroke_time = time.perf_counter()
+        self.debounce.start()
+
+    def _on_canvas_changed(self) -> None:
+        if self.canvas.is_empty():
+            self.candidates.show_candidates([], {})
+            self.model_sees.clear()
+        elif not self.debounce.isActive():
+            self.debounce.start()
+
+    def recognize_now(self) -> None:
+        if self.canvas.is_empty():
+            return
+        if self._stroke_time == 0.0:
+            self._stroke_time = time.perf_counter()
+        self.recognizer.predict(self.canvas.render_image(), TOP_K)
+
+    def _on_predicted(self, request: int, top, glyph: np.ndarray, seconds: float) -> None:
+        if self.canvas.is_empty():
+            return
+        self.show_message("")
+        chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
+        self.candidates.show_candidates(top, chars)
+        self.model_sees.setPixmap(pixmap_from_gray(glyph, 112, invert=True))
+        if self._stroke_time:
+            self.last_latency = time.perf_counter() - self._stroke_time
+            self._stroke_time = 0.0
+            self.latency_status.setText(f"{self.last_latency * 1000:.0f} ms")
+
+    def _on_predict_failed(self, request: int, text: str) -> None:
+        self.candidates.show_candidates([], {})
+        self._stroke_time = 0.0
+        self.show_message(text)
+
+    def copy_candidate(self, index: int) -> None:
+        labels = self.candidates.labels
+        if index >= len(labels):
+            return
+        label = labels[index]
+        chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
+        text = chars.get(label) or label
+        QApplication.clipboard().setText(text)
+        self.statusBar().showMessage(f"copied '{text}'", 3000)
+
+    # -- help ----------------------------------------------------------------------------
+    def about(self) -> None:
+        model = self.model
+        model_text = (f"{model.algo} from {model.path.name}: {model.description}; "
+                      f"{model.accuracy}" if model else "none loaded")
+        QMessageBox.about(self, "About nomgui", (
+            f"<h3>nomgui {__version__}</h3>"
+            "<p>Few-shot glyph recognition: draw or load glyphs, define classes from a few "
+            "examples, recognise with a meta-learned model.</p>"
+            f"<p><b>Model:</b> {model_text}</p>"
+            "<p><b>Data the bundled models learned from:</b> Omniglot (Lake, Salakhutdinov "
+            "&amp; Tenenbaum 2015), MIT licence.</p>"
+            "<p><b>Starter class set:</b> digits rendered with the DejaVu fonts (Bitstream Vera "
+            "licence, public-domain changes).</p>"
+            "<p><b>Methods:</b> Prototypical Networks (Snell et al. 2017), MAML (Finn et al. "
+            "2017), Proto-MAML (Triantafillou et al. 2020), transfer baseline (Chen et al. "
+            "2019). Built with PySide6 (LGPL) and PyTorch (BSD).</p>"))

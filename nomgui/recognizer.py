@@ -1,0 +1,180 @@
+"""All torch work of the app, in one worker thread around :mod:`trainer.api`.
+
+The GUI thread never imports torch: :class:`Recognizer` lives on the GUI thread and only
+emits requests; :class:`RecognizerWorker` lives in a QThread, imports ``trainer.api`` there
+on first use, and answers with typed signals. Predict requests carry an id and stale ones
+are dropped, so fast drawing never queues up work.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """Plain description of a model file, for menus (built in the worker)."""
+
+    path: Path
+    algo: str
+    description: str
+    accuracy: str
+    image_size: int
+    bundled: bool
+
+
+class RecognizerWorker(QObject):
+    modelsListed = Signal(object)  # list[ModelSummary], list[str] errors
+    modelLoaded = Signal(object)  # ModelSummary
+    modelFailed = Signal(str)
+    fitted = Signal(int, int, float)  # generation, classes, seconds
+    fitFailed = Signal(int, str)
+    predicted = Signal(int, object, object, float)  # id, [(label, p)], normalised glyph, s
+    predictFailed = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latest_request = 0  # written by the GUI thread; an int store is atomic
+        self._model: Any = None
+        self._summary: ModelSummary | None = None
+        self._classifier: Any = None
+        self._cache: dict[tuple[Path, float, int], np.ndarray] = {}
+
+    @staticmethod
+    def _api():
+        from trainer import api  # first use happens here, in the worker thread
+
+        return api
+
+    @Slot(object, object)
+    def list_models(self, bundled: list[Path], user: list[Path]) -> None:
+        api = self._api()
+        found, errors = [], []
+        for paths, is_bundled in ((bundled, True), (user, False)):
+            for path in paths:
+                try:
+                    info = api.model_info(path)
+                except api.ModelFileError as exc:
+                    errors.append(str(exc))
+                    continue
+                found.append(ModelSummary(path, info.algo, info.description,
+                                          info.headline_accuracy, info.image_size, is_bundled))
+        self.modelsListed.emit((found, errors))
+
+    @Slot(object)
+    def load_model(self, summary: ModelSummary) -> None:
+        api = self._api()
+        try:
+            self._model = api.load_model(summary.path)
+        except api.ModelFileError as exc:
+            self.modelFailed.emit(str(exc))
+            return
+        self._summary, self._classifier = summary, None
+        self.modelLoaded.emit(summary)
+
+    def _normalized(self, path: Path, size: int) -> np.ndarray:
+        api = self._api()
+        key = (path, path.stat().st_mtime, size)
+        if key not in self._cache:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                self._cache[key] = api.normalize_glyph(img, size)
+        return self._cache[key]
+
+    @Slot(int, object)
+    def fit(self, generation: int, examples: list[tuple[str, Path]]) -> None:
+        """Adapt the model to the class set: examples are (label, png path)."""
+        if self._model is None:
+            self.fitFailed.emit(generation, "no model is loaded")
+            return
+        api = self._api()
+        t0 = time.perf_counter()
+        size = self._model.info.image_size
+        glyphs, labels, bad = [], [], 0
+        for label, path in examples:
+            try:
+                glyphs.append(self._normalized(path, size))
+                labels.append(label)
+            except (OSError, api.EmptyGlyphError, ValueError):
+                bad += 1
+        if len(set(labels)) < 2:
+            self._classifier = None
+            self.fitFailed.emit(generation, "The class set needs at least two classes with "
+                                "examples before anything can be recognised.")
+            return
+        try:
+            self._classifier = self._model.fit(glyphs, labels)
+        except (ValueError, RuntimeError) as exc:
+            self._classifier = None
+            self.fitFailed.emit(generation, f"fitting the class set failed: {exc}")
+            return
+        self.fitted.emit(generation, len(self._classifier.classes), time.perf_counter() - t0)
+
+    @Slot(int, object, int)
+    def predict(self, request: int, image: np.ndarray, k: int) -> None:
+        if request < self.latest_request:
+            return  # a newer drawing is waiting: skip this one
+        api = self._api()
+        t0 = time.perf_counter()
+        if self._classifier is None:
+            self.predictFailed.emit(request, "Nothing to recognise against yet: the class set "
+                                    "needs at least two classes with examples.")
+            return
+        try:
+            glyph = api.normalize_glyph(image, self._classifier.image_size)
+        except api.EmptyGlyphError:
+            self.predictFailed.emit(request, "The canvas is empty: draw or load a glyph.")
+            return
+        top = self._classifier.top_k(glyph, k)
+        self.predicted.emit(request, top, glyph, time.perf_counter() - t0)
+
+
+class Recognizer(QObject):
+    """GUI-thread handle: owns the worker thread and forwards requests as queued signals."""
+
+    _listModels = Signal(object, object)
+    _loadModel = Signal(object)
+    _fit = Signal(int, object)
+    _predict = Signal(int, object, int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("recognizer")
+        self.worker = RecognizerWorker()
+        self.worker.moveToThread(self.thread)
+        self._listModels.connect(self.worker.list_models)
+        self._loadModel.connect(self.worker.load_model)
+        self._fit.connect(self.worker.fit)
+        self._predict.connect(self.worker.predict)
+        self.thread.start()
+        self._request = 0
+        self.fit_generation = 0
+
+    def list_models(self, bundled: list[Path], user: list[Path]) -> None:
+        self._listModels.emit(bundled, user)
+
+    def load_model(self, summary: ModelSummary) -> None:
+        self._loadModel.emit(summary)
+
+    def fit(self, examples: list[tuple[str, Path]]) -> int:
+        self.fit_generation += 1
+        self._fit.emit(self.fit_generation, examples)
+        return self.fit_generation
+
+    def predict(self, image: np.ndarray, k: int = 5) -> int:
+        self._request += 1
+        self.worker.latest_request = self._request
+        self._predict.emit(self._request, image, k)
+        return self._request
+
+    def shutdown(self) -> None:
+        self.thread.quit()
+        self.thread.wait(10000)
