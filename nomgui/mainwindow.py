@@ -709,6 +709,7 @@ class MainWindow(QMainWindow):
             self.warn("Some files could not be loaded", "\n".join(errors))
         if len(glyphs) == 1:
             self.canvas.set_glyph_image(glyphs[0].image)
+            self.debounce.stop()
             self.recognize_now()
         elif len(glyphs) > 1:
             self._add_many(glyphs)
@@ -752,6 +753,7 @@ class MainWindow(QMainWindow):
                 self.warn("Paste", str(exc))
                 return
             self.canvas.set_glyph_image(glyph.image)
+            self.debounce.stop()
             self.recognize_now()
         elif mime.hasUrls():
             self.load_files([Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()])
@@ -788,8 +790,8 @@ class MainWindow(QMainWindow):
         self.recognizer.predict(self.canvas.render_image(), TOP_K)
 
     def _on_predicted(self, request: int, top, glyph: np.ndarray, seconds: float) -> None:
-        if self.canvas.is_empty():
-            return
+        if request != self.recognizer.latest_request or self.canvas.is_empty():
+            return  # an answer for a drawing that has changed since
         self.show_message("")
         chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
         self.candidates.show_candidates(top, chars)
@@ -800,6 +802,8 @@ class MainWindow(QMainWindow):
             self.latency_status.setText(f"{self.last_latency * 1000:.0f} ms")
 
     def _on_predict_failed(self, request: int, text: str) -> None:
+        if request != self.recognizer.latest_request:
+            return
         self.candidates.show_candidates([], {})
         self._stroke_time = 0.0
         self.show_message(text)

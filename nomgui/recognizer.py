@@ -169,6 +169,10 @@ class Recognizer(QObject):
         self._fit.emit(self.fit_generation, examples)
         return self.fit_generation
 
+    @property
+    def latest_request(self) -> int:
+        return self._request
+
     def predict(self, image: np.ndarray, k: int = 5) -> int:
         self._request += 1
         self.worker.latest_request = self._request
