@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.last_glyph: Glyph | None = None
         self.last_latency: float | None = None
         self._stroke_time = 0.0
+        self._icons: dict[tuple[Path, int], QIcon] = {}
 
         self.setWindowTitle("nomgui")
         self.setAcceptDrops(True)
@@ -476,11 +477,9 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(f"{c.label}   ({len(c.examples)})")
             item.setData(Qt.UserRole, c.id)
             if c.examples:
-                try:
-                    gray = example_image(cs.example_path(c.id, c.examples[0]))
-                    item.setIcon(QIcon(pixmap_from_gray(gray, 40)))
-                except OSError:
-                    pass
+                icon = self._icon(cs.example_path(c.id, c.examples[0]), 40)
+                if icon is not None:
+                    item.setIcon(icon)
             self.class_list.addItem(item)
             if c.id == current:
                 self.class_list.setCurrentItem(item)
@@ -488,6 +487,16 @@ class MainWindow(QMainWindow):
         n_examples = sum(len(c.examples) for c in cs.classes)
         self.class_status.setText(f"{len(cs.classes)} classes, {n_examples} examples")
         self._show_examples()
+
+    def _icon(self, path: Path, size: int) -> QIcon | None:
+        """Thumbnail of an example file; cached, since example files never change."""
+        key = (path, size)
+        if key not in self._icons:
+            try:
+                self._icons[key] = QIcon(pixmap_from_gray(example_image(path), size))
+            except OSError:
+                return None
+        return self._icons[key]
 
     def _selected_class_id(self) -> str | None:
         item = self.class_list.currentItem()
@@ -502,11 +511,11 @@ class MainWindow(QMainWindow):
         for fname in cls.examples:
             item = QListWidgetItem()
             item.setData(Qt.UserRole, fname)
-            try:
-                gray = example_image(self.classset.example_path(cid, fname))
-                item.setIcon(QIcon(pixmap_from_gray(gray, 56)))
-            except OSError:
+            icon = self._icon(self.classset.example_path(cid, fname), 56)
+            if icon is None:
                 item.setText("?")
+            else:
+                item.setIcon(icon)
             self.example_list.addItem(item)
 
     def schedule_refit(self) -> None:

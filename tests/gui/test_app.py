@@ -76,7 +76,7 @@ def _class_images(tmp_path: Path, n_classes: int, per_class: int) -> dict[str, l
     for c in range(n_classes):
         strokes = glyph_strokes(rng)
         label = f"gen{c}"
-        (tmp_path / label).mkdir()
+        (tmp_path / label).mkdir(parents=True)
         out[label] = []
         for i in range(per_class):
             p = tmp_path / label / f"{i}.png"

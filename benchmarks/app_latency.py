@@ -1,0 +1,160 @@
+"""App responsiveness on this machine, offscreen (QT_QPA_PLATFORM=offscreen).
+
+    python benchmarks/app_latency.py [--data-root ../shared/data/omniglot]
+
+* launch: wall time from starting a fresh ``python`` process to the main window shown and
+  painted (median of --launches runs; the model loads afterwards, in the worker thread);
+* model load + fit: time until the window reports the class set fitted;
+* stroke -> candidates: from the release of a simulated mouse stroke to the candidates shown,
+  debounce included (what a user waits), median of --strokes strokes, for class sets of 20
+  and of 1,000 classes (2 examples each: Omniglot drawings when --data-root is given, else
+  generated glyphs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def child_launch(t0: float) -> None:
+    """Run in a fresh process: show the window, print seconds since ``t0`` once painted."""
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([])
+    from nomgui.app import RESOURCES
+    from nomgui.mainwindow import MainWindow
+
+    tmp = Path(tempfile.mkdtemp())
+    w = MainWindow(tmp / "data", RESOURCES, QSettings(str(tmp / "s.ini"), QSettings.IniFormat))
+    w.show()
+
+    def shown() -> None:
+        print(json.dumps({"shown_s": time.time() - t0}))
+        w.close()
+        app.quit()
+
+    QTimer.singleShot(0, shown)
+    app.exec()
+
+
+def example_images(n_classes: int, data_root: Path | None) -> list[tuple[str, list]]:
+    import numpy as np
+    from PIL import Image
+
+    from nomgui.glyph import glyph_from_array
+
+    out = []
+    if data_root is not None:
+        with zipfile.ZipFile(data_root / "images_evaluation.zip") as zf, \
+             zipfile.ZipFile(data_root / "images_background.zip") as zb:
+            for z in (zf, zb):
+                names = sorted(n for n in z.namelist() if n.endswith(".png"))
+                by_class: dict[str, list[str]] = {}
+                for n in names:
+                    by_class.setdefault(n.rsplit("/", 1)[0], []).append(n)
+                for cls, files in by_class.items():
+                    if len(out) == n_classes:
+                        return out
+                    glyphs = []
+                    for f in files[:2]:
+                        with Image.open(z.open(f)) as im:
+                            glyphs.append(glyph_from_array(np.asarray(im.convert("L")), f))
+                    out.append((cls.replace("/", "-"), glyphs))
+        return out
+    rng = np.random.default_rng(0)
+    for c in range(n_classes):
+        img = np.full((105, 105), 255, np.uint8)
+        for _ in range(3):
+            y, x = rng.integers(10, 80, size=2)
+            img[y:y + 20, x:x + 5] = 0
+        out.append((f"class{c}", [glyph_from_array(img, "gen"), glyph_from_array(img, "gen")]))
+    return out
+
+
+def stroke_latency(n_classes: int, strokes: int, data_root: Path | None) -> dict:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from nomgui.app import RESOURCES
+    from nomgui.classset import ClassSetStore
+    from nomgui.mainwindow import MainWindow
+    from tests.gui.conftest import draw_stroke, line
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp())
+    store = ClassSetStore(tmp / "data" / "classsets")
+    cs = store.create(f"bench {n_classes}")
+    for name, glyphs in example_images(n_classes, data_root):
+        cs.add_class(name, "", glyphs)
+    settings = QSettings(str(tmp / "s.ini"), QSettings.IniFormat)
+    settings.setValue("classset/folder", str(cs.folder))
+    t0 = time.perf_counter()
+    w = MainWindow(tmp / "data", RESOURCES, settings)
+    w.show()
+
+    def wait(cond, timeout=300.0) -> None:
+        end = time.perf_counter() + timeout
+        while not cond():
+            app.processEvents()
+            time.sleep(0.001)
+            if time.perf_counter() > end:
+                raise TimeoutError
+
+    wait(lambda: w.fitted)
+    ready = time.perf_counter() - t0
+    times = []
+    rng = __import__("random").Random(0)
+    for _ in range(strokes):
+        w.canvas.clear()
+        w.last_latency = None
+        x0, y0, x1, y1 = (rng.uniform(30, 220) for _ in range(4))
+        draw_stroke(w.canvas, line(x0, y0, x1, y1))
+        wait(lambda: w.last_latency is not None)
+        times.append(w.last_latency)
+    w.close()
+    return {"classes": n_classes, "examples": 2 * n_classes,
+            "model_load_and_fit_s": round(ready, 2),
+            "stroke_to_candidates_ms_median": round(1000 * statistics.median(times), 1),
+            "debounce_ms": 150}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-root", type=Path)
+    p.add_argument("--launches", type=int, default=5)
+    p.add_argument("--strokes", type=int, default=20)
+    p.add_argument("--child-launch", type=float, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child_launch is not None:
+        child_launch(args.child_launch)
+        return
+    launches = []
+    for _ in range(args.launches):
+        t0 = time.time()
+        out = subprocess.run([sys.executable, __file__, "--child-launch", str(t0)],
+                             capture_output=True, text=True, check=True).stdout
+        launches.append(json.loads(out.strip().splitlines()[-1]))
+    result = {
+        "launch_to_window_shown_s_median": round(
+            statistics.median(x["shown_s"] for x in launches), 3),
+        "class_sets": [stroke_latency(n, args.strokes, args.data_root) for n in (20, 1000)],
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
