@@ -44,7 +44,7 @@ class RecognizerWorker(QObject):
         self._model: Any = None
         self._summary: ModelSummary | None = None
         self._classifier: Any = None
-        self._cache: dict[tuple[Path, float, int], np.ndarray] = {}
+        self._cache: dict[tuple[Path, float, int, bool], np.ndarray] = {}
 
     @staticmethod
     def _api():
@@ -80,12 +80,13 @@ class RecognizerWorker(QObject):
 
     def _normalized(self, path: Path, size: int) -> np.ndarray:
         api = self._api()
-        key = (path, path.stat().st_mtime, size)
+        key = (path, path.stat().st_mtime, size, self._model.info.clean_print)
         if key not in self._cache:
             from PIL import Image
 
             with Image.open(path) as img:
-                self._cache[key] = api.normalize_glyph(img, size)
+                self._cache[key] = api.normalize_glyph(
+                    img, size, clean_print=self._model.info.clean_print)
         return self._cache[key]
 
     @Slot(int, object)
@@ -128,7 +129,8 @@ class RecognizerWorker(QObject):
                                     "needs at least two classes with examples.")
             return
         try:
-            glyph = api.normalize_glyph(image, self._classifier.image_size)
+            glyph = api.normalize_glyph(image, self._classifier.image_size,
+                                        clean_print=self._classifier.clean_print)
         except api.EmptyGlyphError:
             self.predictFailed.emit(request, "The canvas is empty: draw or load a glyph.")
             return

@@ -21,6 +21,7 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer.checkpoint import ModelFileError
 from trainer.config import TrainConfig
+from trainer.data import preprocess_for
 from trainer.data.sources import DataError
 from trainer.engine import TrainResult
 from trainer.glyphs import EmptyGlyphError, normalize, to_tensor_batch
@@ -34,9 +35,13 @@ __all__ = [
 Progress = Callable[[float, str], None]
 
 
-def normalize_glyph(image: Any, size: int = 28) -> np.ndarray:
-    """The one preprocessing path (see :mod:`trainer.glyphs`): any image -> uint8 (size, size)."""
-    return normalize(image, size)
+def normalize_glyph(image: Any, size: int = 28, *, clean_print: bool = False) -> np.ndarray:
+    """The one preprocessing path (see :mod:`trainer.glyphs`): any image -> uint8 (size, size).
+
+    Pass the model's ``ModelInfo.clean_print`` so the app's glyphs are prepared exactly as
+    the model's training data was.
+    """
+    return normalize(image, size, clean=clean_print)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class ModelInfo:
     algo: str
     description: str
     image_size: int
+    clean_print: bool = False  # glyphs go through trainer.glyphs.clean_print (scans)
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
 
@@ -62,9 +68,11 @@ class ModelInfo:
 
 def _info(path: Path, payload: dict[str, Any]) -> ModelInfo:
     spec = payload["learner"]
+    train_config = dict(payload.get("train_config", {}))
+    clean = preprocess_for(train_config.get("dataset", ""))["clean"]
     return ModelInfo(Path(path), spec["algo"], LEARNERS[spec["algo"]].description,
-                     int(spec.get("backbone", {}).get("image_size", 28)),
-                     dict(payload.get("metrics", {})), dict(payload.get("train_config", {})))
+                     int(spec.get("backbone", {}).get("image_size", 28)), clean,
+                     dict(payload.get("metrics", {})), train_config)
 
 
 def model_info(path: str | Path) -> ModelInfo:
@@ -76,9 +84,9 @@ class FittedClassifier:
     """A model adapted to one class set. ``classes[i]`` names logit column i."""
 
     def __init__(self, classify: Classifier, classes: list[str], image_size: int,
-                 device: torch.device) -> None:
+                 device: torch.device, clean_print: bool = False) -> None:
         self._classify, self.classes = classify, classes
-        self.image_size, self._device = image_size, device
+        self.image_size, self._device, self.clean_print = image_size, device, clean_print
 
     def logits(self, glyphs: Sequence[np.ndarray]) -> np.ndarray:
         """Raw scores (M, C) for normalised uint8 glyphs (M x (H, W))."""
@@ -125,7 +133,7 @@ class Model:
         classify = self.learner.adapt(x, y, len(classes))
         if progress is not None:
             progress(1.0, "fitted")
-        return FittedClassifier(classify, classes, size, self.device)
+        return FittedClassifier(classify, classes, size, self.device, self.info.clean_print)
 
 
 def load_model(path: str | Path, device: str = "cpu") -> Model:

@@ -146,3 +146,9 @@ def test_learned_inner_lr_is_meta_learned(glyph_set):
     loss, _ = learner.loss(_batch(learner, glyph_set))
     loss.backward()
     assert learner.log_inner_lr.grad is not None and learner.log_inner_lr.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_unknown_hyperparameters_are_rejected(algo):
+    with pytest.raises(ValueError, match="bad settings"):
+        create_learner(algo, colour="red")

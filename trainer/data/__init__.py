@@ -5,15 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer.data.glyphset import GlyphSet
+from trainer.data.nom import load_nom
 from trainer.data.omniglot import load_omniglot
 from trainer.data.sources import DataError, Progress, load_folder
 
 DATASETS = {
     "omniglot": "Omniglot, 1,623 handwritten characters x 20 (torchvision download or zips)",
+    "nom": "Chữ Nôm / Hán-Nôm woodblock crops, 4,261 characters x 5-20 (nom_woodblock_crops)",
     "folder": "any folder or .zip of class folders of glyph images (--data-root)",
 }
+# Data sets of scanned print: their glyphs, and anything a model trained on them is shown,
+# go through trainer.glyphs.clean_print.
+CLEAN_PRINT = {"nom"}
 
-__all__ = ["DATASETS", "DataError", "GlyphSet", "load_dataset"]
+__all__ = ["CLEAN_PRINT", "DATASETS", "DataError", "GlyphSet", "load_dataset",
+           "preprocess_for"]
+
+
+def preprocess_for(dataset: str) -> dict[str, bool]:
+    """Options of :func:`trainer.glyphs.normalize` that a model trained on ``dataset`` needs."""
+    return {"clean": dataset in CLEAN_PRINT}
 
 
 def load_dataset(name: str, root: Path | None, *, size: int = 28,
@@ -23,6 +34,8 @@ def load_dataset(name: str, root: Path | None, *, size: int = 28,
     if name == "omniglot":
         return load_omniglot(root, size, cache_dir=cache_dir, download=download,
                              progress=progress)
+    if name == "nom":
+        return load_nom(root, size, cache_dir=cache_dir, progress=progress)
     if name == "folder":
         if root is None:
             raise DataError("--dataset folder needs --data-root: a folder of class folders")

@@ -88,6 +88,7 @@ def decode_classes(
     size: int,
     *,
     ink: InkPolarity = "auto",
+    clean: bool = False,
     groups: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> GlyphSet:
@@ -108,7 +109,7 @@ def decode_classes(
                         zf = open_zips[ref.container] = zipfile.ZipFile(ref.container)
                 try:
                     with ref.read(zf) as im:
-                        images[row] = normalize(im, size, ink=ink)
+                        images[row] = normalize(im, size, ink=ink, clean=clean)
                 except (UnidentifiedImageError, OSError, EmptyGlyphError) as exc:
                     raise DataError(
                         f"cannot use image {ref.container}/{ref.member}: {exc}") from exc

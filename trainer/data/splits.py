@@ -4,6 +4,8 @@
   the first 1,100 for training, the next 100 for validation, the remaining 423 for testing.
   Transfer learning pre-trains on the first 1,200 (train + val) and is evaluated on the 423.
   Other data sets: 70% / 15% / 15% of the classes, shuffled the same way.
+* ``nom-only``: the ``seed`` split of the Nôm crops, each part restricted to the classes
+  tagged ``nom`` (Nôm proper), so a model can be reported on Nôm and on all Hán-Nôm.
 * ``lake``: Omniglot's own split. Train on the 964 background characters (minus 100 carved
   out, seeded, for validation), test on the 659 evaluation characters.
 """
@@ -17,7 +19,7 @@ import torch
 from trainer.data.glyphset import GlyphSet
 from trainer.data.sources import DataError
 
-SPLITS = ("seed", "lake")
+SPLITS = ("seed", "lake", "nom-only")
 SEED_SPLIT = (1100, 100, 423)  # Omniglot: train, val, test classes
 OTHER_SPLIT = (0.70, 0.15, 0.15)  # other data sets: fractions of classes
 LAKE_VAL = 100  # validation classes carved out of Omniglot's background set
@@ -48,6 +50,11 @@ def class_permutation(num_classes: int, seed: int) -> torch.Tensor:
 def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
     """Split ``glyphs`` by class. ``seed`` fixes the shuffle; 0 gives the published split."""
     n = glyphs.num_classes
+    if split == "nom-only":
+        if "nom" not in glyphs.groups:
+            raise DataError("the 'nom-only' split needs the Nôm crop set with its classes.tsv")
+        full = make_splits(glyphs, "seed", seed)
+        return Splits(*(_only(part, "nom") for part in (full.train, full.val, full.test)))
     if split == "seed":
         perm = class_permutation(n, seed)
         if n == sum(SEED_SPLIT):
@@ -73,3 +80,7 @@ def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
     else:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return Splits(*(glyphs.subset(p) for p in parts))
+
+
+def _only(glyphs: GlyphSet, group: str) -> GlyphSet:
+    return glyphs.subset([i for i, g in enumerate(glyphs.groups) if g == group])

@@ -3,6 +3,8 @@ mean embedding of each class's support examples."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -16,6 +18,9 @@ class ProtoNet(Learner):
     name = "protonet"
     description = "Prototypical Networks: nearest class mean in embedding space"
     bn_mode = "running"
+
+    def __init__(self, backbone: dict[str, Any] | None = None) -> None:
+        super().__init__(backbone)  # no hyperparameters of its own: others are an error
 
     def _embed_episode(self, ep: Episode) -> tuple[torch.Tensor, torch.Tensor]:
         """One conv pass over every image of every task: support (B, NK, D), query (B, NQ, D)."""

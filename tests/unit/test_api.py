@@ -1,0 +1,44 @@
+"""The facade the GUI uses: load, fit a class set, top-k; the same for every learner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trainer import checkpoint as ckpt
+from trainer.api import load_model, normalize_glyph
+from trainer.learners import LEARNERS, create_learner
+
+
+@pytest.mark.parametrize("algo", sorted(LEARNERS))
+def test_fit_and_top_k(algo, glyph_set, tmp_path):
+    torch.manual_seed(0)
+    learner = create_learner(algo, {"image_size": 28}, **(
+        {"num_classes": 10, "finetune_steps": 10} if algo == "transfer" else {}))
+    ckpt.save(ckpt.model_payload(learner), tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
+    glyphs = [glyph_set.images[i].numpy() for i in range(0, 60, 20)]  # 3 classes, 1 each
+    glyphs += [glyph_set.images[i + 1].numpy() for i in range(0, 60, 20)]
+    labels = ["a", "b", "c"] * 2
+    clf = model.fit(glyphs, labels)
+    assert clf.classes == ["a", "b", "c"]
+    top = clf.top_k(glyphs[0], k=5)
+    assert sorted(t[0] for t in top) == ["a", "b", "c"]  # k is capped by the classes
+    assert top[0][1] >= top[1][1] >= top[2][1]  # best first
+    assert abs(sum(p for _, p in top) - 1.0) < 1e-5
+    probs = clf.predict_proba(glyphs)
+    assert probs.shape == (6, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_fit_refuses_bad_input(tmp_path):
+    ckpt.save(ckpt.model_payload(create_learner("protonet")), tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
+    g = np.zeros((28, 28), np.uint8)
+    with pytest.raises(ValueError, match="at least two classes"):
+        model.fit([g, g], ["a", "a"])
+    with pytest.raises(ValueError, match="normalize_glyph"):
+        model.fit([np.zeros((64, 64), np.uint8), g], ["a", "b"])
+    img = np.full((50, 40), 255, np.uint8)
+    img[10:40, 18:22] = 0
+    assert normalize_glyph(img).shape == (28, 28)
