@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -45,10 +46,12 @@ from nomgui import __version__
 from nomgui.canvas import DrawingCanvas
 from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
+from nomgui.readings import Readings
 from nomgui.recognizer import ModelSummary, Recognizer
 from nomgui.theme import THEMES, apply_theme
 
 TOP_K = 5
+STARTER_SETS = {"digits": "Starter: digits", "nom": "Starter: Nôm"}
 DEBOUNCE_MS = 150
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
@@ -88,7 +91,8 @@ class CandidateTable(QTableWidget):
         self.cellDoubleClicked.connect(lambda row, _col: self.picked.emit(row))
         self.labels: list[str] = []
 
-    def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str]) -> None:
+    def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str],
+                        readings: Readings | None = None) -> None:
         self.setRowCount(0)
         self.labels = [label for label, _ in top]
         big = QFont(self.font())
@@ -99,7 +103,9 @@ class CandidateTable(QTableWidget):
             char = QTableWidgetItem(chars.get(label, ""))
             char.setFont(big)
             self.setItem(i, 1, char)
-            self.setItem(i, 2, QTableWidgetItem(label))
+            said = readings.of(chars.get(label, "")) if readings else []
+            text = f"{label}  ·  {', '.join(said)}" if said else label
+            self.setItem(i, 2, QTableWidgetItem(text))
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setValue(round(prob * 1000))
@@ -127,6 +133,7 @@ class MainWindow(QMainWindow):
         self._stroke_time = 0.0
         self._icons: dict[tuple[Path, int], QIcon] = {}
 
+        self.readings = Readings.load(self.resources / "nom_readings.tsv")
         self.setWindowTitle("nomgui")
         self.setAcceptDrops(True)
         self.recognizer = Recognizer(self)
@@ -206,6 +213,12 @@ class MainWindow(QMainWindow):
         self.example_list.setFlow(QListWidget.LeftToRight)
         self.example_list.setWrapping(False)
         self.example_list.setToolTip("Examples of the selected class; Delete removes one")
+        self.find_box = QLineEdit()
+        self.find_box.setPlaceholderText("Find a class: name, character, or reading "
+                                         "(with or without diacritics)  Ctrl+F")
+        self.find_box.setClearButtonEnabled(True)
+        self.find_box.textChanged.connect(self._filter_classes)
+        self.find_box.returnPressed.connect(self._select_first_match)
         self.classset_title = QLabel()
         title_font = QFont(self.classset_title.font())
         title_font.setBold(True)
@@ -221,6 +234,7 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.add_example_button)
         rv.addLayout(buttons)
         rv.addWidget(self.classset_title)
+        rv.addWidget(self.find_box)
         rv.addWidget(self.class_list, 3)
         rv.addWidget(self.example_list)
 
@@ -282,6 +296,7 @@ class MainWindow(QMainWindow):
                      QKeySequence("Ctrl+Shift+N"))
         self._action(c, "&Add glyph to selected class", self.add_glyph_to_selected,
                      QKeySequence("Ctrl+Shift+A"))
+        self._action(c, "&Find class…", self.find_box.setFocus, QKeySequence.Find)
         self._action(c, "&Rename class…", self.rename_class, QKeySequence(Qt.Key_F2))
         self._action(c, "&Delete class", self.delete_class, QKeySequence("Ctrl+Delete"))
         self._action(c, "Remove selected &example", self.remove_example,
@@ -436,16 +451,17 @@ class MainWindow(QMainWindow):
         existing = self.store.list()
         if existing and self._open_folder(existing[0][0]):
             return
-        starter = self.resources / "starter" / "digits"
+        # First launch: the bundled starter sets become the user's own, digits opened.
+        first: ClassSet | None = None
         try:
-            if starter.is_dir():
-                cs = self.store.import_folder_tree(starter, "Starter: digits")
-            else:
-                cs = self.store.create("My glyphs")
-        except ClassSetError as exc:
+            for folder, name in STARTER_SETS.items():
+                tree = self.resources / "starter" / folder
+                if tree.is_dir():
+                    cs = self.store.import_folder_tree(tree, name)
+                    first = first or cs
+            self.set_classset(first or self.store.create("My glyphs"))
+        except (ClassSetError, OSError) as exc:
             self.warn("Class set", str(exc))
-            return
-        self.set_classset(cs)
 
     def _open_folder(self, folder: Path) -> bool:
         try:
@@ -474,7 +490,9 @@ class MainWindow(QMainWindow):
             return
         self.classset_title.setText(f"Class set: {cs.name}")
         for c in cs.classes:
-            item = QListWidgetItem(f"{c.label}   ({len(c.examples)})")
+            said = self.readings.of(c.char)
+            reading = f"  ·  {', '.join(said[:3])}" if said else ""
+            item = QListWidgetItem(f"{c.label}{reading}   ({len(c.examples)})")
             item.setData(Qt.UserRole, c.id)
             if c.examples:
                 icon = self._icon(cs.example_path(c.id, c.examples[0]), 40)
@@ -484,6 +502,7 @@ class MainWindow(QMainWindow):
             if c.id == current:
                 self.class_list.setCurrentItem(item)
         self.class_list.blockSignals(False)
+        self._filter_classes(self.find_box.text())
         n_examples = sum(len(c.examples) for c in cs.classes)
         self.class_status.setText(f"{len(cs.classes)} classes, {n_examples} examples")
         self._show_examples()
@@ -497,6 +516,22 @@ class MainWindow(QMainWindow):
             except OSError:
                 return None
         return self._icons[key]
+
+    def _filter_classes(self, text: str) -> None:
+        if self.classset is None:
+            return
+        for i in range(self.class_list.count()):
+            item = self.class_list.item(i)
+            cls = self.classset.get(item.data(Qt.UserRole))
+            item.setHidden(not self.readings.matches(text, cls.name, cls.char))
+
+    def _select_first_match(self) -> None:
+        for i in range(self.class_list.count()):
+            item = self.class_list.item(i)
+            if not item.isHidden():
+                self.class_list.setCurrentItem(item)
+                self.class_list.setFocus()
+                return
 
     def _selected_class_id(self) -> str | None:
         item = self.class_list.currentItem()
@@ -803,7 +838,7 @@ class MainWindow(QMainWindow):
             return  # an answer for a drawing that has changed since
         self.show_message("")
         chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
-        self.candidates.show_candidates(top, chars)
+        self.candidates.show_candidates(top, chars, self.readings)
         self.model_sees.setPixmap(pixmap_from_gray(glyph, 112, invert=True))
         if self._stroke_time:
             self.last_latency = time.perf_counter() - self._stroke_time
@@ -839,8 +874,11 @@ class MainWindow(QMainWindow):
             f"<p><b>Model:</b> {model_text}</p>"
             "<p><b>Data the bundled models learned from:</b> Omniglot (Lake, Salakhutdinov "
             "&amp; Tenenbaum 2015), MIT licence.</p>"
-            "<p><b>Starter class set:</b> digits rendered with the DejaVu fonts (Bitstream Vera "
-            "licence, public-domain changes).</p>"
+            "<p><b>Starter class sets:</b> digits rendered with the DejaVu fonts (Bitstream "
+            "Vera licence); Nôm characters rendered with HanaMin (Hanazono Font licence / "
+            "OFL), TW-Sung (OGDL-TW-1.0) and BabelStone Han (Arphic Public License, "
+            "CC BY-SA).</p>"
+            "<p><b>Readings:</b> Unihan kVietnamese, Unicode License v3.</p>"
             "<p><b>Methods:</b> Prototypical Networks (Snell et al. 2017), MAML (Finn et al. "
             "2017), Proto-MAML (Triantafillou et al. 2020), transfer baseline (Chen et al. "
             "2019). Built with PySide6 (LGPL) and PyTorch (BSD).</p>"))

@@ -204,3 +204,30 @@ def test_paste_image_from_clipboard(make_window, qtbot):
     qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=20000)
     assert w.candidates.labels[0] == "1"  # a vertical bar is the digit one
     assert load_glyph_file  # imported for the file-based paths above
+
+
+def test_nom_starter_set_readings_and_find(make_window, dialogs, qtbot, tmp_path):
+    w = make_window()
+    sets = dict((name, folder) for folder, name in w.store.list())
+    assert "Starter: Nôm" in sets
+    w._open_folder(sets["Starter: Nôm"])
+    assert len(w.classset.classes) == 20
+    w.find_box.setText("nguoi")  # without diacritics
+    visible = [w.class_list.item(i).text() for i in range(w.class_list.count())
+               if not w.class_list.item(i).isHidden()]
+    assert len(visible) == 1 and visible[0].startswith("𠊛") and "người" in visible[0]
+    w.find_box.setText("một")  # with diacritics
+    w._select_first_match()
+    assert w.classset.get(w._selected_class_id()).char == "𠬠"
+    w.find_box.clear()
+    # a printed glyph loaded from a file is recognised, and its reading shown
+    qtbot.waitUntil(lambda: w.fitted, timeout=30000)
+    example = w.classset.example_path(w._selected_class_id(),
+                                      w.classset.get(w._selected_class_id()).examples[0])
+    w.load_files([example])
+    qtbot.waitUntil(lambda: bool(w.candidates.labels), timeout=20000)
+    assert w.candidates.labels[0] == "𠬠"
+    assert "một" in w.candidates.item(0, 2).text()
+    w.copy_candidate(0)
+    from PySide6.QtWidgets import QApplication
+    assert QApplication.clipboard().text() == "𠬠"
