@@ -107,3 +107,43 @@ def test_real_crops_slice(tmp_path):
     assert glyphs.images[:, 0, :].float().mean() < 30 and glyphs.images.max() == 255
     with Image.open(next(dest.rglob("*.png"))) as im:
         assert normalize(im, 28, ink="dark", clean=True).shape == (28, 28)
+
+
+def _tiny_tsv(folder: Path, chars: str) -> Path:
+    from trainer.data.nom_fonts import FONTS
+
+    cols = ["codepoint", "char", "block", "kIRG_VSource", "vietnam_only_source",
+            "kVietnamese", "in_NomNaTong", "nomnaocr_val_freq", *[f.column for f in FONTS]]
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "nom_codepoints.tsv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(cols)
+        for ch in chars:
+            w.writerow([f"U+{ord(ch):04X}", ch, "", "V0-1", "1", "x", "1", "0",
+                        *["1"] * len(FONTS)])
+    return folder
+
+
+def test_font_rendered_set_from_installed_fonts(tmp_path):
+    from trainer.data.nom_fonts import installed_fonts, load_nom_fonts
+
+    fonts = installed_fonts()  # .ci/run installs fonts-hanazono and fonts-babelstone-han
+    root = _tiny_tsv(tmp_path / "d", "𠊛𠀧𠄩人")
+    glyphs = load_nom_fonts(root, 28, samples=4)
+    again = load_nom_fonts(root, 28, samples=4)
+    assert glyphs.num_classes == 4 and glyphs.images.shape == (16, 28, 28)
+    assert torch_equal(glyphs.images, again.images)  # seeded: reproducible
+    assert len(fonts) >= 1
+    # samples of one class differ (augmentation)
+    assert not torch_equal(glyphs.images[0], glyphs.images[1])
+    # the crop set's own characters are left out when it lies beside the TSV
+    make_nom_tree(root / "nom_woodblock_crops", n_classes=2, per_class=5)
+    (root / "nom_woodblock_crops" / "classes.tsv").write_text(
+        "\t".join(HEADER) + "\nU+4EBA\t人\t5\t5\t0\t0\t0\t\t\t1\tx\n", encoding="utf-8")
+    assert "U+4EBA" not in load_nom_fonts(root, 28, samples=2).class_names
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -6,17 +6,19 @@ from pathlib import Path
 
 from trainer.data.glyphset import GlyphSet
 from trainer.data.nom import load_nom
+from trainer.data.nom_fonts import load_nom_fonts
 from trainer.data.omniglot import load_omniglot
 from trainer.data.sources import DataError, Progress, load_folder
 
 DATASETS = {
     "omniglot": "Omniglot, 1,623 handwritten characters x 20 (torchvision download or zips)",
     "nom": "Chữ Nôm / Hán-Nôm woodblock crops, 4,261 characters x 5-20 (nom_woodblock_crops)",
+    "nom-fonts": "Nôm code points rendered with Debian's free CJK fonts (nom_codepoints.tsv)",
     "folder": "any folder or .zip of class folders of glyph images (--data-root)",
 }
 # Data sets of scanned print: their glyphs, and anything a model trained on them is shown,
 # go through trainer.glyphs.clean_print.
-CLEAN_PRINT = {"nom"}
+CLEAN_PRINT = {"nom", "nom-fonts"}
 
 __all__ = ["CLEAN_PRINT", "DATASETS", "DataError", "GlyphSet", "load_dataset",
            "preprocess_for"]
@@ -36,6 +38,8 @@ def load_dataset(name: str, root: Path | None, *, size: int = 28,
                              progress=progress)
     if name == "nom":
         return load_nom(root, size, cache_dir=cache_dir, progress=progress)
+    if name == "nom-fonts":
+        return load_nom_fonts(root, size, cache_dir=cache_dir, progress=progress)
     if name == "folder":
         if root is None:
             raise DataError("--dataset folder needs --data-root: a folder of class folders")
