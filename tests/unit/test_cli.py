@@ -68,3 +68,20 @@ def test_python_m_trainer_json_progress(glyph_tree, tmp_path):
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert next(e["event"] for e in events) == "start" and events[-1]["event"] == "done"
     assert any(e["event"] == "step" and e["step"] == 10 for e in events)
+
+
+def test_nom_train_and_evaluate_on_nom_only(tmp_path, capsys):
+    from tests.unit.test_nom import make_nom_tree
+
+    make_nom_tree(tmp_path / "data" / "nom_woodblock_crops", n_classes=80, per_class=6)
+    common = ["--dataset", "nom", "--data-root", str(tmp_path / "data"),
+              "--cache-dir", str(tmp_path / "cache")]
+    out = tmp_path / "run"
+    assert main(["meta-train", "--algo", "protonet", "--steps", "2", "--batch", "2",
+                 "--query", "3", "--val-every", "2", "--val-episodes", "4", "--out", str(out),
+                 *common]) == 0
+    assert main(["evaluate", "--model", str(out / "best.pt"), "--split", "nom-only",
+                 "--episodes", "10", "--query", "3", "--json", *common]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["split"] == "nom-only" and record["episodes"] == 10
+    assert model_info(out / "best.pt").clean_print  # the app will clean loaded scans too
