@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         tools.addWidget(tool("Clear", "Clear the canvas (Esc)", self.canvas.clear))
 
         self.model_sees = QLabel()
-        self.model_sees.setFixedSize(112, 112)
+        self.model_sees.setFixedSize(118, 118)  # 112 px image inside the panel's frame
         self.model_sees.setAlignment(Qt.AlignCenter)
         self.model_sees.setFrameShape(QLabel.StyledPanel)
         self.model_sees.setToolTip("What the model receives: the glyph after preprocessing")
@@ -501,6 +501,8 @@ class MainWindow(QMainWindow):
             self.class_list.addItem(item)
             if c.id == current:
                 self.class_list.setCurrentItem(item)
+        if self.class_list.currentItem() is None and self.class_list.count():
+            self.class_list.setCurrentRow(0)  # show some examples rather than nothing
         self.class_list.blockSignals(False)
         self._filter_classes(self.find_box.text())
         n_examples = sum(len(c.examples) for c in cs.classes)
