@@ -51,6 +51,7 @@ from nomgui.recognizer import ModelSummary, Recognizer
 from nomgui.theme import THEMES, apply_theme
 
 TOP_K = 5
+DEFAULT_MODEL = "protonet-omniglot.pt"  # for drawings; the Nôm model is a menu away
 STARTER_SETS = {"digits": "Starter: digits", "nom": "Starter: Nôm"}
 DEBOUNCE_MS = 150
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
@@ -422,7 +423,8 @@ class MainWindow(QMainWindow):
                               f"{self.data_dir / 'models'} or reinstall nomgui.")
             return
         wanted = str(self.settings.value("model/path", ""))
-        chosen = next((m for m in models if str(m.path) == wanted), models[0])
+        default = next((m for m in models if m.path.name == DEFAULT_MODEL), models[0])
+        chosen = next((m for m in models if str(m.path) == wanted), default)
         if self.model is None or self.model.path != chosen.path:
             self.select_model(chosen)
 
@@ -875,7 +877,9 @@ class MainWindow(QMainWindow):
             "examples, recognise with a meta-learned model.</p>"
             f"<p><b>Model:</b> {model_text}</p>"
             "<p><b>Data the bundled models learned from:</b> Omniglot (Lake, Salakhutdinov "
-            "&amp; Tenenbaum 2015), MIT licence.</p>"
+            "&amp; Tenenbaum 2015), MIT licence; Nôm woodblock crops from the NomNaOCR pages "
+            "(ds4v/NomNaOCR, Vietnamese Nôm Preservation Foundation), research use, not "
+            "redistributed.</p>"
             "<p><b>Starter class sets:</b> digits rendered with the DejaVu fonts (Bitstream "
             "Vera licence); Nôm characters rendered with HanaMin (Hanazono Font licence / "
             "OFL), TW-Sung (OGDL-TW-1.0) and BabelStone Han (Arphic Public License, "
