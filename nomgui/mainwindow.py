@@ -566,8 +566,12 @@ class MainWindow(QMainWindow):
             return
         self.recognizer.fit(self.classset.examples())
 
+    def _current_fit(self, generation: int) -> bool:
+        """Is this the answer to the latest fit, with no newer one waiting to be sent?"""
+        return generation == self.recognizer.fit_generation and not self.refit_timer.isActive()
+
     def _on_fitted(self, generation: int, n_classes: int, seconds: float) -> None:
-        if generation != self.recognizer.fit_generation:
+        if not self._current_fit(generation):
             return
         self.fitted = True
         self.show_message("")
@@ -577,7 +581,7 @@ class MainWindow(QMainWindow):
             self.recognize_now()
 
     def _on_fit_failed(self, generation: int, text: str) -> None:
-        if generation == self.recognizer.fit_generation:
+        if self._current_fit(generation):
             self.fitted = False
             self.candidates.show_candidates([], {})
             self.show_message(text)
