@@ -13,8 +13,8 @@ def tune_allocator() -> bool:
     """Keep freed memory in glibc's heap instead of returning it to the OS.
 
     Conv activations of a task batch are hundreds of MB; glibc serves blocks that big with
-    mmap and hands them back with munmap, so every step faults in fresh pages (measured:
-    ProtoNet 10.5 -> 20.0 episodes/s on 2 cores, see benchmarks/). Same effect as
+    mmap and hands them back with munmap, so every step faults in fresh pages (measured with
+    benchmarks/train_throughput.py: ProtoNet 11.1 -> 20.4 episodes/s on 2 cores). Same as
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<large>. Returns False where not glibc.
     """
     if not sys.platform.startswith("linux"):
