@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shot", type=int, default=1)
     p.add_argument("--query", type=int, default=15)
     p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--eval-inner-steps", type=int,
+                   help="MAML family: adaptation steps (default: the model's own setting)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--record", action="store_true",
                    help="store the result in the model file (shown by the app)")
@@ -214,6 +216,11 @@ def cmd_train(args: argparse.Namespace, device: torch.device) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
     learner, payload = ckpt.load_learner(args.model, device)
+    if args.eval_inner_steps is not None:
+        if "eval_inner_steps" not in learner.hparams:
+            raise ValueError(f"--eval-inner-steps applies to the MAML family, not "
+                             f"{payload['learner']['algo']}")
+        learner.hparams["eval_inner_steps"] = args.eval_inner_steps
     size = payload["learner"]["backbone"].get("image_size", 28)
     glyphs = load_dataset(args.dataset, args.data_root, size=size, cache_dir=args.cache_dir,
                           download=args.download)
@@ -222,6 +229,7 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
                       episodes=args.episodes, seed=args.seed, device=device)
     record = {"model": str(args.model), "algo": payload["learner"]["algo"],
               "dataset": args.dataset, "split": args.split, "part": args.part,
+              "eval_inner_steps": learner.hparams.get("eval_inner_steps"),
               **result.to_dict()}
     if args.record:
         if payload["format"] != ckpt.MODEL_FORMAT:

@@ -152,3 +152,9 @@ def test_learned_inner_lr_is_meta_learned(glyph_set):
 def test_unknown_hyperparameters_are_rejected(algo):
     with pytest.raises(ValueError, match="bad settings"):
         create_learner(algo, colour="red")
+
+
+@pytest.mark.parametrize("algo", ["maml", "protomaml"])
+def test_adaptation_takes_as_many_steps_as_training_by_default(algo):
+    assert _learner(algo, inner_steps=2).hparams["eval_inner_steps"] == 2
+    assert _learner(algo, inner_steps=2, eval_inner_steps=5).hparams["eval_inner_steps"] == 5

@@ -23,7 +23,8 @@ class ProtoMAML(MAML):
     description = "Proto-MAML: MAML whose output layer starts from the class prototypes"
 
     def __init__(self, backbone: dict | None = None, *, inner_steps: int = 1,
-                 inner_lr: float = 0.1, eval_inner_steps: int = 3, first_order: bool = False,
+                 inner_lr: float = 0.1, eval_inner_steps: int | None = None,
+                 first_order: bool = False,
                  learn_inner_lr: bool = False) -> None:
         super().__init__(backbone, inner_steps=inner_steps, inner_lr=inner_lr,
                          eval_inner_steps=eval_inner_steps, first_order=first_order,
