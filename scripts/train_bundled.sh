@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled model resources/models/protonet-omniglot.pt and its recorded
-# evaluations (about 25 minutes on 2 CPU cores with one training thread):
+# evaluations (32 minutes of training on the 2-core dev machine with one training thread):
 #   scripts/train_bundled.sh DATA_ROOT [RUN_DIR]
 set -euo pipefail
 data=${1:?Omniglot data root (folder or zips)}; run=${2:-runs/protonet-omniglot}
