@@ -760,11 +760,15 @@ class MainWindow(QMainWindow):
         if errors:
             self.warn("Some files could not be loaded", "\n".join(errors))
         if len(glyphs) == 1:
-            self.canvas.set_glyph_image(glyphs[0].image)
-            self.debounce.stop()
-            self.recognize_now()
+            self.show_loaded(glyphs[0])
         elif len(glyphs) > 1:
             self._add_many(glyphs)
+
+    def show_loaded(self, glyph: Glyph) -> None:
+        """A loaded image becomes the canvas content and is recognised at once."""
+        self.canvas.set_glyph_image(glyph.image)
+        self.debounce.stop()  # the change signal started it; no second request needed
+        self.recognize_now()
 
     def _add_many(self, glyphs: list[Glyph]) -> None:
         """Several images at once: they become examples of one class (new or existing)."""
@@ -804,9 +808,7 @@ class MainWindow(QMainWindow):
             except GlyphLoadError as exc:
                 self.warn("Paste", str(exc))
                 return
-            self.canvas.set_glyph_image(glyph.image)
-            self.debounce.stop()
-            self.recognize_now()
+            self.show_loaded(glyph)
         elif mime.hasUrls():
             self.load_files([Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()])
         else:

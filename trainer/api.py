@@ -20,16 +20,14 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer.checkpoint import ModelFileError
-from trainer.config import TrainConfig
 from trainer.data import preprocess_for
 from trainer.data.sources import DataError
-from trainer.engine import TrainResult
 from trainer.glyphs import EmptyGlyphError, normalize, to_tensor_batch
 from trainer.learners import LEARNERS, Classifier, Learner
 
 __all__ = [
     "LEARNERS", "DataError", "EmptyGlyphError", "FittedClassifier", "Model", "ModelFileError",
-    "ModelInfo", "load_model", "model_info", "normalize_glyph", "train",
+    "ModelInfo", "load_model", "model_info", "normalize_glyph",
 ]
 
 Progress = Callable[[float, str], None]
@@ -141,23 +139,3 @@ def load_model(path: str | Path, device: str = "cpu") -> Model:
     dev = torch.device(device)
     learner, payload = ckpt.load_learner(Path(path), dev)
     return Model(learner, _info(Path(path), payload), dev)
-
-
-def train(config: TrainConfig, run_dir: str | Path, *, data_root: str | Path | None,
-          cache_dir: str | Path | None = None, device: str = "cpu", resume: bool = False,
-          progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
-          ) -> TrainResult:
-    """Run training in this process (scripts, tests). The GUI runs the CLI in a QProcess
-    instead, so a crash cannot take the window down."""
-    from trainer import runs
-    from trainer.runtime import resolve_device
-
-    def on_event(event: dict[str, Any]) -> None:
-        if progress is not None and event["event"] == "step":
-            progress(event["step"] / event["steps"], f"step {event['step']}: loss "
-                     f"{event['loss']:.3f}, acc {event['acc']:.1f}%")
-
-    data = runs.DataOptions(Path(data_root) if data_root else None,
-                            Path(cache_dir) if cache_dir else None)
-    return runs.run(config, data, Path(run_dir), device=resolve_device(device), resume=resume,
-                    on_event=on_event, should_stop=should_stop)
