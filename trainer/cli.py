@@ -17,10 +17,11 @@ import appdirs
 import torch
 
 from trainer import checkpoint as ckpt
-from trainer import engine, runs
+from trainer import distributed, engine, runs
 from trainer.config import TrainConfig
 from trainer.data import DATASETS, DataError, load_dataset
 from trainer.data.splits import SPLITS, make_splits
+from trainer.distributed import Dist
 from trainer.evaluate import evaluate
 from trainer.learners import LEARNERS
 from trainer.runtime import resolve_device, tune_allocator
@@ -134,18 +135,25 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM: the run stops after the current step and saves a checkpoint."""
+    """Set by SIGINT/SIGTERM: the run stops after the current step and saves a checkpoint.
 
-    def __init__(self) -> None:
+    A second signal means "now", except under torchrun: there a Ctrl-C reaches each worker
+    directly and again as torchrun's SIGTERM, and that must still save the checkpoint.
+    """
+
+    def __init__(self, second_signal_interrupts: bool = True) -> None:
         self.stop = False
+        self.second_signal_interrupts = second_signal_interrupts
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop:  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
+        if self.stop:
+            if self.second_signal_interrupts:  # a second Ctrl-C means "now"
+                raise KeyboardInterrupt
+            return
         self.stop = True
         print(f"\nstopping after this step ({signal.Signals(signum).name}); "
               "a checkpoint will be saved", file=sys.stderr)
@@ -166,6 +174,9 @@ def _progress_printer(json_progress: bool):
 
     def show(event: engine.Event) -> None:
         if event["event"] == "start":
+            if event.get("world_size", 1) > 1:
+                print(f"{event['world_size']} processes x {event['batch_per_process']} = "
+                      f"{event['batch']} per step", file=sys.stderr)
             bar["t"] = tqdm(total=event["steps"], initial=event["step"], unit="step",
                             dynamic_ncols=True, disable=not sys.stderr.isatty())
             bar["last"] = event["step"]
@@ -196,19 +207,19 @@ def cmd_list() -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace, device: torch.device) -> int:
+def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int:
     cfg = config_from_args(args)
     if args.resume and (args.out / "config.json").is_file():
         saved = json.loads((args.out / "config.json").read_text())["train_config"]
         # Resume continues the saved run; only the step budget may be raised.
         cfg = TrainConfig.from_dict({**saved, "steps": max(cfg.steps, saved["steps"])})
     data = runs.DataOptions(args.data_root, args.cache_dir, args.download)
-    stop = StopFlag()
+    stop = StopFlag(second_signal_interrupts=not dist.enabled)
     stop.install()
     emit, close = _progress_printer(args.json_progress)
     try:
         result = runs.run(cfg, data, args.out, device=device, resume=args.resume,
-                          on_event=emit, should_stop=stop)
+                          on_event=emit, should_stop=stop, dist=dist)
     finally:
         close()
     return 0 if result.status == "finished" else 130
@@ -253,14 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
+    dist = distributed.SINGLE
     try:
-        device = resolve_device(args.device)
         if args.command == "evaluate":
-            return cmd_evaluate(args, device)
-        return cmd_train(args, device)
+            if distributed.launched_by_torchrun():
+                raise ValueError("evaluate runs in one process: start it without torchrun")
+            return cmd_evaluate(args, resolve_device(args.device))
+        dist, device = distributed.init(args.device)
+        return cmd_train(args, device, dist)
     except (DataError, ckpt.ModelFileError, engine.RunError, ValueError) as exc:
-        print(f"nomgui-train: error: {exc}", file=sys.stderr)
+        if dist.is_main:  # these are raised on every rank alike: say it once
+            print(f"nomgui-train: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        distributed.shutdown(dist)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ It owns the optimizer, the LR schedule, periodic validation, the best-by-validat
 atomic checkpoints (every ``checkpoint_every`` steps and when asked to stop) and exact
 resume. Learners only compute losses. Progress goes out as event dicts through
 ``on_event``; cancellation comes in through ``should_stop`` (checked once per step).
+Under torchrun the same loop runs on every rank (see :mod:`trainer.distributed`).
 
 Files in the run folder:
   config.json     the resolved TrainConfig and learner spec
@@ -26,6 +27,7 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer.config import TrainConfig
+from trainer.distributed import SINGLE, Dist
 from trainer.learners.base import Learner
 
 Event = dict[str, Any]
@@ -83,16 +85,19 @@ def train(
     log_every: int = 10,
     on_event: Callable[[Event], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    dist: Dist = SINGLE,
 ) -> TrainResult:
     """Train ``learner`` for ``cfg.steps`` steps (from its checkpoint if ``resume``).
 
     ``validate(learner) -> score`` (higher is better, percent) picks the best model.
+    Under torchrun every rank calls this with its own ``sampler`` (its share of the batch)
+    and ``dist``; rank 0 alone validates, logs, emits events and writes files.
     """
     device = torch.device(device)
     run_dir = Path(run_dir)
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     metrics_path = run_dir / "metrics.jsonl"
-    emit = on_event or (lambda event: None)
+    emit = (on_event or (lambda event: None)) if dist.is_main else (lambda event: None)
 
     learner.to(device).train()
     params = [p for p in learner.parameters() if p.requires_grad]
@@ -100,33 +105,38 @@ def train(
     schedule = make_schedule(optimizer, cfg)
     step, best_val, best_step = 0, None, None
 
-    if resume:
-        if not ckpt_path.is_file():
-            raise RunError(f"nothing to resume: {ckpt_path} does not exist")
-        state = ckpt.read(ckpt_path)
-        if state["learner"] != learner.config():
-            raise RunError("the checkpoint was made by a differently configured learner: "
-                           f"{state['learner']} vs {learner.config()}")
+    # Rank 0 checks the run folder and reads the checkpoint; the others get the verdict and
+    # the state from it, so a run folder need not be on storage every node sees.
+    state = dist.broadcast_object(_open_run(run_dir, learner, resume) if dist.is_main else None)
+    if isinstance(state, Exception):
+        raise state
+    if state is not None:
         learner.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
+        samplers = state.get("sampler_ranks") or [state["sampler"]]
+        if dist.rank < len(samplers):  # a rank the checkpoint did not have starts afresh
+            sampler.load_state_dict(samplers[dist.rank])
+        if dist.is_main:
+            torch.set_rng_state(state["torch_rng"])
         step, best_val, best_step = state["step"], state["best_val"], state["best_step"]
-        _truncate_log(metrics_path, step)
-    else:
-        if ckpt_path.exists():
-            raise RunError(f"{run_dir} already holds a run; pass --resume to continue it or "
-                           "choose another --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(
-        {"train_config": cfg.to_dict(), "learner": learner.config()}, indent=2))
+    dist.broadcast_module(learner)  # every rank starts from rank 0's weights
+    step_loss = dist.wrap(learner)
+    manual_allreduce = dist.needs_manual_allreduce(learner)
+    if dist.is_main:
+        (run_dir / "config.json").write_text(json.dumps(
+            {"train_config": cfg.to_dict(), "learner": learner.config(),
+             "world_size": dist.world_size}, indent=2))
 
-    def save_checkpoint() -> None:
+    def save_checkpoint() -> None:  # collective: every rank's sampler state is kept
+        sampler_states = dist.gather_object(sampler.state_dict())
+        if not dist.is_main:
+            return
         payload = ckpt.model_payload(learner, train_config=cfg.to_dict(),
                                      metrics={"val_acc": best_val, "val_step": best_step})
         payload.update(format=ckpt.CHECKPOINT_FORMAT, optimizer=optimizer.state_dict(),
-                       schedule=schedule.state_dict(), sampler=sampler.state_dict(),
+                       schedule=schedule.state_dict(), sampler=sampler_states[0],
+                       sampler_ranks=sampler_states, world_size=dist.world_size,
                        torch_rng=torch.get_rng_state(), step=step, best_val=best_val,
                        best_step=best_step)
         ckpt.save(payload, ckpt_path)
@@ -136,23 +146,29 @@ def train(
             f.write(json.dumps(record) + "\n")
         emit(record)
 
-    emit({"event": "start", "step": step, "steps": cfg.steps, "run_dir": str(run_dir)})
+    emit({"event": "start", "step": step, "steps": cfg.steps, "run_dir": str(run_dir),
+          "world_size": dist.world_size, "batch": cfg.batch,
+          "batch_per_process": cfg.batch // dist.world_size})
     status = "finished"
     window_loss, window_acc, window_n = 0.0, 0.0, 0
     t_window = t_start = time.perf_counter()
     start_step = step
     while step < cfg.steps:
-        if should_stop is not None and should_stop():
+        # All ranks must leave the loop at the same step, or the others would wait forever
+        # in the next all-reduce.
+        if dist.any(should_stop is not None and should_stop()):
             status = "stopped"
             break
         batch = _move(sampler.sample(), device)
-        loss, acc = learner.loss(batch)
-        if not torch.isfinite(loss):
+        loss, acc = step_loss(batch)
+        if dist.any(not bool(torch.isfinite(loss))):
             save_checkpoint()
             raise FloatingPointError(f"loss became {float(loss)} at step {step + 1}; the last "
                                      "checkpoint is kept. Lower --lr or the inner LR.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if manual_allreduce:
+            dist.average_gradients(params)
         optimizer.step()
         schedule.step()
         step += 1
@@ -165,23 +181,27 @@ def train(
             per_step = (now - t_window) / window_n
             elapsed = now - t_start
             rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
-            log({"event": "step", "step": step, "steps": cfg.steps,
-                 "loss": window_loss / window_n, "acc": 100.0 * window_acc / window_n,
-                 "lr": schedule.get_last_lr()[0],
-                 "tasks_per_s": cfg.batch / per_step if per_step > 0 else None,
-                 "eta_s": (cfg.steps - step) / rate if rate > 0 else None})
+            mean_loss, mean_acc = dist.mean([window_loss / window_n, window_acc / window_n])
+            if dist.is_main:
+                log({"event": "step", "step": step, "steps": cfg.steps,
+                     "loss": mean_loss, "acc": 100.0 * mean_acc,
+                     "lr": schedule.get_last_lr()[0],
+                     "tasks_per_s": cfg.batch / per_step if per_step > 0 else None,
+                     "eta_s": (cfg.steps - step) / rate if rate > 0 else None})
             window_loss, window_acc, window_n, t_window = 0.0, 0.0, 0, now
 
         if step % cfg.val_every == 0 or step == cfg.steps:
-            score = validate(learner)
-            improved = best_val is None or score > best_val
-            if improved:
-                best_val, best_step = score, step
-                ckpt.save(ckpt.model_payload(
-                    learner, train_config=cfg.to_dict(),
-                    metrics={"val_acc": score, "val_step": step}), best_path)
-            log({"event": "val", "step": step, "val_acc": score, "best_val": best_val,
-                 "improved": improved})
+            if dist.is_main:
+                score = validate(learner)
+                improved = best_val is None or score > best_val
+                if improved:
+                    best_val, best_step = score, step
+                    ckpt.save(ckpt.model_payload(
+                        learner, train_config=cfg.to_dict(),
+                        metrics={"val_acc": score, "val_step": step}), best_path)
+                log({"event": "val", "step": step, "val_acc": score, "best_val": best_val,
+                     "improved": improved})
+            dist.barrier()
         if step % cfg.checkpoint_every == 0:
             save_checkpoint()
 
@@ -189,6 +209,31 @@ def train(
     emit({"event": "done", "status": status, "step": step, "best_val": best_val,
           "best_step": best_step, "model": str(best_path) if best_path.exists() else None})
     return TrainResult(status, step, best_val, best_step, run_dir)
+
+
+def _open_run(run_dir: Path, learner: Learner, resume: bool) -> dict | Exception | None:
+    """The checkpoint state to resume from (None for a new run), or the error to raise.
+
+    A new run creates the folder; a resume trims the metrics log back to the checkpoint.
+    """
+    ckpt_path = run_dir / "checkpoint.pt"
+    if not resume:
+        if ckpt_path.exists():
+            return RunError(f"{run_dir} already holds a run; pass --resume to continue it or "
+                            "choose another --out")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return None
+    if not ckpt_path.is_file():
+        return RunError(f"nothing to resume: {ckpt_path} does not exist")
+    try:
+        state = ckpt.read(ckpt_path)
+    except ckpt.ModelFileError as exc:
+        return exc
+    if state["learner"] != learner.config():
+        return RunError("the checkpoint was made by a differently configured learner: "
+                        f"{state['learner']} vs {learner.config()}")
+    _truncate_log(run_dir / "metrics.jsonl", state["step"])
+    return state
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -16,6 +16,7 @@ from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
 from trainer.data.splits import Splits, make_splits
+from trainer.distributed import SINGLE, Dist
 from trainer.evaluate import classification_accuracy, evaluate
 from trainer.learners import Learner, create_learner
 
@@ -38,24 +39,28 @@ def load_splits(cfg: TrainConfig, data: DataOptions,
     return make_splits(glyphs, cfg.split, seed=0)
 
 
-def build(cfg: TrainConfig, splits: Splits, device: torch.device
+def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = SINGLE
           ) -> tuple[Learner, engine.Sampler, Callable[[Learner], float]]:
-    """Learner, training sampler and validation function for ``cfg``."""
-    generator = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # the learner's initial weights
+    """Learner, training sampler and validation function for ``cfg``.
+
+    Under torchrun the sampler draws this rank's share of ``cfg.batch`` from its own seed.
+    """
+    batch = dist.per_rank(cfg.batch)
+    generator = torch.Generator().manual_seed(dist.seed(cfg.seed))
+    torch.manual_seed(cfg.seed)  # the learner's initial weights, the same on every rank
     backbone = {"image_size": cfg.image_size}
     if cfg.algo == "transfer":
         train_part, held_out = split_pretrain(splits.pretrain)
         learner = create_learner("transfer", backbone,
                                  **{"num_classes": train_part.num_classes, **cfg.hparams})
-        sampler: engine.Sampler = BatchSampler(train_part, cfg.batch, generator=generator,
+        sampler: engine.Sampler = BatchSampler(train_part, batch, generator=generator,
                                                affine=cfg.affine)
 
         def validate(model: Learner) -> float:
             return classification_accuracy(model, held_out, device)
     else:
         learner = create_learner(cfg.algo, backbone, **cfg.hparams)
-        sampler = EpisodeSampler(splits.train, cfg.way, cfg.shot, cfg.query, cfg.batch,
+        sampler = EpisodeSampler(splits.train, cfg.way, cfg.shot, cfg.query, batch,
                                  generator=generator, rotations=cfg.rotations,
                                  affine=cfg.affine)
 
@@ -73,8 +78,11 @@ def split_pretrain(glyphs: GlyphSet) -> tuple[GlyphSet, GlyphSet]:
 
 def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.device,
         resume: bool = False, on_event: Callable[[engine.Event], None] | None = None,
-        should_stop: Callable[[], bool] | None = None) -> engine.TrainResult:
-    splits = load_splits(cfg, data)
-    learner, sampler, validate = build(cfg, splits, device)
+        should_stop: Callable[[], bool] | None = None, dist: Dist = SINGLE
+        ) -> engine.TrainResult:
+    dist.per_rank(cfg.batch)  # fail on an uneven batch before loading any data
+    # Rank 0 decodes and caches the data set first; the other ranks then read the cache.
+    splits = dist.main_first(lambda: load_splits(cfg, data))
+    learner, sampler, validate = build(cfg, splits, device, dist)
     return engine.train(cfg, learner, sampler, validate, run_dir, device=device,
-                        resume=resume, on_event=on_event, should_stop=should_stop)
+                        resume=resume, on_event=on_event, should_stop=should_stop, dist=dist)

@@ -35,6 +35,10 @@ class Learner(nn.Module, ABC):
     description: ClassVar[str]
     batch_kind: ClassVar[Literal["episodes", "classification"]] = "episodes"
     bn_mode: ClassVar[Literal["running", "support"]] = "running"
+    # Multi-process training wraps the learner in DistributedDataParallel when True; a
+    # learner whose loss runs torch.func transforms sets False and gets an explicit
+    # gradient all-reduce instead (trainer.distributed).
+    ddp_compatible: ClassVar[bool] = True
 
     def __init__(self, backbone: dict[str, Any] | None = None, **hparams: Any) -> None:
         super().__init__()
@@ -45,6 +49,10 @@ class Learner(nn.Module, ABC):
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this learner: stored in every checkpoint."""
         return {"algo": self.name, "backbone": dict(self.backbone.args), "hparams": self.hparams}
+
+    def forward(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same as :meth:`loss`: DistributedDataParallel calls ``forward``."""
+        return self.loss(batch)
 
     @abstractmethod
     def loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,6 +36,7 @@ class MAML(Learner):
     name = "maml"
     description = "MAML: meta-learned initialisation, adapted by gradient steps on the support set"
     bn_mode = "support"
+    ddp_compatible = False  # torch.func inner loop: gradients are all-reduced explicitly
 
     def __init__(self, backbone: dict[str, Any] | None = None, *, inner_steps: int = 1,
                  inner_lr: float = 0.4, eval_inner_steps: int | None = None,
