@@ -58,6 +58,9 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
                    help="per-sample affine augmentation strength (0: off, 1: +-10 deg...)")
     p.add_argument("--json-progress", action="store_true",
                    help="print one JSON object per line on stdout (for the GUI)")
+    p.add_argument("--init-from", type=Path,
+                   help="start from the weights of this model file (fine-tuning); every "
+                        "tensor whose name and shape match is copied")
     if episodic:
         p.add_argument("--algo", required=True,
                        choices=[n for n, c in LEARNERS.items() if c.batch_kind == "episodes"])
@@ -131,7 +134,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         algo=algo, dataset=args.dataset, split=args.split, image_size=args.image_size,
         batch=args.batch, steps=args.steps, lr=args.lr, schedule=args.schedule,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, affine=args.affine,
-        seed=args.seed, hparams=hp, **episodic)
+        seed=args.seed, hparams=hp,
+        init_from=str(args.init_from.resolve()) if args.init_from else None, **episodic)
 
 
 class StopFlag:

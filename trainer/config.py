@@ -29,6 +29,7 @@ class TrainConfig:
     rotations: bool = False
     affine: float = 0.0
     seed: int = 0
+    init_from: str | None = None  # model file whose matching weights start the run
     hparams: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from trainer import checkpoint as ckpt
 from trainer import engine
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
@@ -70,6 +71,24 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
     return learner, sampler, validate
 
 
+def init_weights(learner: Learner, path: Path) -> int:
+    """Start ``learner`` from the weights of the model file ``path``: every tensor whose name
+    and shape match is copied (the whole backbone at least; a transfer head sized for other
+    classes, or a learner's own extras, stay new). Returns the number of tensors copied."""
+    payload = ckpt.read(path)
+    source = payload["state_dict"]
+    target = learner.state_dict()
+    matched = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    backbone = [k for k in target if k.startswith("backbone.")]
+    missing = [k for k in backbone if k not in matched]
+    if missing:
+        raise ValueError(f"--init-from {path}: its backbone does not fit this run's "
+                         f"({len(missing)} of {len(backbone)} tensors differ, e.g. "
+                         f"{missing[0]}); use a model with the same backbone")
+    learner.load_state_dict({**target, **matched})
+    return len(matched)
+
+
 def split_pretrain(glyphs: GlyphSet) -> tuple[GlyphSet, GlyphSet]:
     counts = glyphs.counts()
     keep = int(min(PRETRAIN_TRAIN_SAMPLES, int(counts.min()) - 1))
@@ -84,5 +103,7 @@ def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.dev
     # Rank 0 decodes and caches the data set first; the other ranks then read the cache.
     splits = dist.main_first(lambda: load_splits(cfg, data))
     learner, sampler, validate = build(cfg, splits, device, dist)
+    if cfg.init_from and not resume:  # a resumed run has its own weights in the checkpoint
+        init_weights(learner, Path(cfg.init_from))
     return engine.train(cfg, learner, sampler, validate, run_dir, device=device,
                         resume=resume, on_event=on_event, should_stop=should_stop, dist=dist)

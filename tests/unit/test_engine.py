@@ -71,3 +71,29 @@ def test_events_report_progress_and_best_model(glyph_set, tmp_path):
     done = events[-1]
     assert done["status"] == "finished" and done["model"].endswith("best.pt")
     assert all(0 <= e["val_acc"] <= 100 for e in events if e["event"] == "val")
+
+
+def test_init_from_copies_the_backbone_across_learners(glyph_set, tmp_path):
+    from trainer.runs import init_weights
+
+    proto, _ = _run(_cfg(steps=2), glyph_set, tmp_path / "p")
+    cfg = _cfg(algo="maml", split="all", steps=1)
+    maml, _, _ = build(cfg, make_splits(glyph_set, "all"), torch.device("cpu"))
+    copied = init_weights(maml, tmp_path / "p" / "best.pt")
+    assert copied >= len(list(maml.backbone.parameters()))
+    for (name, a), b in zip(maml.backbone.named_parameters(), proto.backbone.parameters(),
+                            strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    from trainer import checkpoint as ckpt
+
+    payload = ckpt.read(tmp_path / "p" / "best.pt")
+    name = next(k for k in payload["state_dict"] if k.endswith("weight"))
+    payload["state_dict"][name] = torch.zeros(3, 3)  # another backbone
+    ckpt.save(payload, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="backbone does not fit"):
+        init_weights(maml, tmp_path / "other.pt")
+
+
+def test_split_all_keeps_every_class_in_every_part(glyph_set):
+    s = make_splits(glyph_set, "all")
+    assert s.train.num_classes == s.val.num_classes == s.test.num_classes == glyph_set.num_classes

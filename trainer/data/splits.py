@@ -8,6 +8,9 @@
   tagged ``nom`` (Nôm proper), so a model can be reported on Nôm and on all Hán-Nôm.
 * ``lake``: Omniglot's own split. Train on the 964 background characters (minus 100 carved
   out, seeded, for validation), test on the 659 evaluation characters.
+* ``all``: every class in every part. Not for reporting results: it is for adapting a model
+  to a user's own few classes (the app's class set), where a class-disjoint split would
+  leave nothing to train on; validation then measures fit to those same classes.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 from trainer.data.glyphset import GlyphSet
 from trainer.data.sources import DataError
 
-SPLITS = ("seed", "lake", "nom-only")
+SPLITS = ("seed", "lake", "nom-only", "all")
 SEED_SPLIT = (1100, 100, 423)  # Omniglot: train, val, test classes
 OTHER_SPLIT = (0.70, 0.15, 0.15)  # other data sets: fractions of classes
 LAKE_VAL = 100  # validation classes carved out of Omniglot's background set
@@ -50,6 +53,10 @@ def class_permutation(num_classes: int, seed: int) -> torch.Tensor:
 def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
     """Split ``glyphs`` by class. ``seed`` fixes the shuffle; 0 gives the published split."""
     n = glyphs.num_classes
+    if split == "all":
+        if n < 2:
+            raise DataError(f"{n} class is too few: at least two are needed")
+        return Splits(glyphs, glyphs, glyphs)
     if split == "nom-only":
         if "nom" not in glyphs.groups:
             raise DataError("the 'nom-only' split needs the Nôm crop set with its classes.tsv")
