@@ -21,6 +21,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -49,6 +50,8 @@ from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_fil
 from nomgui.readings import Readings
 from nomgui.recognizer import ModelSummary, Recognizer
 from nomgui.theme import THEMES, apply_theme
+from nomgui.training import Run, RunError, RunStore
+from nomgui.trainingui import RunsWindow, TrainingDialog
 
 TOP_K = 5
 DEFAULT_MODEL = "protonet-omniglot.pt"  # for drawings; the Nôm model is a menu away
@@ -138,6 +141,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("nomgui")
         self.setAcceptDrops(True)
         self.recognizer = Recognizer(self)
+        self.run_store = RunStore(self.data_dir / "runs", self.data_dir / "cache")
+        self.runs_window: RunsWindow | None = None
         self._build_ui()
         self._build_menus()
         self._connect()
@@ -313,6 +318,16 @@ class MainWindow(QMainWindow):
         self.model_group = QActionGroup(self)
         self.model_group.setExclusive(True)
 
+        t = mb.addMenu("&Training")
+        for kind, text in (("meta-train", "&Meta-train (ProtoNet, MAML, Proto-MAML)…"),
+                           ("pretrain", "&Pre-train (transfer learning)…"),
+                           ("finetune", "&Fine-tune the model on this class set…"),
+                           ("evaluate", "&Evaluate a model…")):
+            self._action(t, text, lambda _=False, k=kind: self.open_training_dialog(k))
+        t.addSeparator()
+        self._action(t, "Training &runs…", self.show_runs, QKeySequence("Ctrl+T"),
+                     "Runs with their progress: stop, resume, add a model to the Model menu")
+
         v = mb.addMenu("&View")
         self.theme_group = QActionGroup(self)
         for name in THEMES:
@@ -357,6 +372,9 @@ class MainWindow(QMainWindow):
         self.set_theme(str(self.settings.value("view/theme", "light")))
 
     def closeEvent(self, event) -> None:
+        if not self._close_runs():
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.setValue("canvas/pen", self.canvas.pen_width)
@@ -367,6 +385,74 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.recognizer.shutdown()
         super().closeEvent(event)
+
+    # -- training ------------------------------------------------------------------------
+    def show_runs(self) -> RunsWindow:
+        if self.runs_window is None:
+            self.runs_window = RunsWindow(self.run_store, self.data_dir / "models", self)
+            self.runs_window.modelsChanged.connect(self.refresh_models)
+        else:
+            self.runs_window.refresh()
+        self.runs_window.show()
+        self.runs_window.raise_()
+        return self.runs_window
+
+    def open_training_dialog(self, kind: str) -> Run | None:
+        """Set up a run in the dialog and start it; the runs window follows it."""
+        cs = self.classset
+        info = None
+        if cs is not None:
+            usable = sum(1 for c in cs.classes if len(c.examples) >= 2)
+            info = (cs.name, len(cs.classes), usable)
+        if kind == "finetune" and (cs is None or self.model is None):
+            self.warn("Fine-tune", "Open a class set and choose a model first.")
+            return None
+        dialog = TrainingDialog(kind, self.models, self.model, info, self.settings, self)
+        if dialog.exec() != QDialog.Accepted:
+            return None
+        request = dialog.request()
+        try:
+            zip_path = None
+            if request.dataset == "classset":
+                zip_path = self.data_dir / "runs" / ".classset-snapshot.zip"
+                zip_path.parent.mkdir(parents=True, exist_ok=True)
+                cs.export_zip(zip_path)
+            run = self.run_store.create(request, classset_zip=zip_path)
+        except (RunError, ClassSetError, OSError) as exc:
+            self.warn("Training", str(exc))
+            return None
+        self.show_runs().start(run)
+        return run
+
+    def _close_runs(self) -> bool:
+        """Runs still going when the window closes: stop them, or let them finish (they run
+        on; the runs window finds them at the next launch). False: do not close."""
+        running = [r for r in self.run_store.list()[0] if r.running()]
+        if not running:
+            return True
+        answer = self._ask_about_runs(len(running))
+        if answer == "cancel":
+            return False
+        if answer == "stop":
+            for run in running:
+                self.run_store.stop(run)
+            if not self.run_store.wait(running, timeout=30):
+                self.warn("Training", "A run did not stop within 30 s; it is still "
+                          "running and will checkpoint when it ends.")
+        return True
+
+    def _ask_about_runs(self, n: int) -> str:
+        """'stop', 'finish' or 'cancel'."""
+        box = QMessageBox(QMessageBox.Question, "Training is running",
+                          f"{n} training run(s) are still going.", parent=self)
+        box.setInformativeText("Stop them (a checkpoint is saved; resume later from "
+                               "Training > Training runs), or let them finish in the "
+                               "background?")
+        stop = box.addButton("Stop them", QMessageBox.DestructiveRole)
+        finish = box.addButton("Let them finish", QMessageBox.AcceptRole)
+        box.addButton(QMessageBox.Cancel)
+        box.exec()
+        return {stop: "stop", finish: "finish"}.get(box.clickedButton(), "cancel")
 
     def set_theme(self, name: str) -> None:
         name = name if name in THEMES else "light"

@@ -37,6 +37,7 @@ class RecognizerWorker(QObject):
     fitFailed = Signal(int, str)
     predicted = Signal(int, object, object, float)  # id, [(label, p)], normalised glyph, s
     predictFailed = Signal(int, str)
+    proposed = Signal(int, object, object)  # request, {item id: [(label, p)]}, {id: error}
 
     def __init__(self) -> None:
         super().__init__()
@@ -138,6 +139,34 @@ class RecognizerWorker(QObject):
         self.predicted.emit(request, top, glyph, time.perf_counter() - t0)
 
 
+    @Slot(int, object, int)
+    def propose(self, request: int, items: list[tuple[str, Path]], k: int) -> None:
+        """Top-k proposals for many glyph files at once (annotation), in chunks of 256."""
+        api = self._api()
+        if self._classifier is None:
+            self.proposed.emit(request, {}, {i: "no class set is fitted" for i, _ in items})
+            return
+        size, clean = self._classifier.image_size, self._classifier.clean_print
+        out: dict[str, list[tuple[str, float]]] = {}
+        errors: dict[str, str] = {}
+        ready: list[tuple[str, np.ndarray]] = []
+        for item_id, path in items:
+            try:
+                from PIL import Image
+
+                with Image.open(path) as img:
+                    ready.append((item_id, api.normalize_glyph(img, size, clean_print=clean)))
+            except (OSError, ValueError, api.EmptyGlyphError) as exc:
+                errors[item_id] = str(exc) or exc.__class__.__name__
+        for start in range(0, len(ready), 256):
+            chunk = ready[start:start + 256]
+            probs = self._classifier.predict_proba([g for _, g in chunk])
+            for (item_id, _), row in zip(chunk, probs, strict=True):
+                order = np.argsort(-row)[:k]
+                out[item_id] = [(self._classifier.classes[i], float(row[i])) for i in order]
+        self.proposed.emit(request, out, errors)
+
+
 class Recognizer(QObject):
     """GUI-thread handle: owns the worker thread and forwards requests as queued signals."""
 
@@ -145,6 +174,7 @@ class Recognizer(QObject):
     _loadModel = Signal(object)
     _fit = Signal(int, object)
     _predict = Signal(int, object, int)
+    _propose = Signal(int, object, int)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -156,6 +186,7 @@ class Recognizer(QObject):
         self._loadModel.connect(self.worker.load_model)
         self._fit.connect(self.worker.fit)
         self._predict.connect(self.worker.predict)
+        self._propose.connect(self.worker.propose)
         self.thread.start()
         self._request = 0
         self.fit_generation = 0
@@ -179,6 +210,12 @@ class Recognizer(QObject):
         self._request += 1
         self.worker.latest_request = self._request
         self._predict.emit(self._request, image, k)
+        return self._request
+
+    def propose(self, items: list[tuple[str, Path]], k: int = 5) -> int:
+        """Ask for proposals for (item id, glyph file) pairs; answered by ``proposed``."""
+        self._request += 1
+        self._propose.emit(self._request, items, k)
         return self._request
 
     def shutdown(self) -> None:

@@ -1,0 +1,333 @@
+"""Few-shot assisted annotation: sessions of unlabelled glyphs, saved as you go. No Qt here.
+
+A session is a folder under ``<data dir>/annotations/``:
+
+    session.json   the items (glyph file, source image, box, the model's proposal, the
+                   decision and label), and the undo history; rewritten atomically after
+                   every decision, so closing the app mid-way loses nothing
+    glyphs/        one PNG per item: a copy of each loaded image, or a box cut from a page
+
+Export writes a labelled data set the trainer reads (``--dataset folder``): one folder per
+label of PNGs, and ``manifest.csv`` (file, label, source image, box, decision).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+
+from nomgui.classset import safe_folder_name
+
+SESSION_FILE = "session.json"
+SCHEMA = 1
+PENDING = "pending"
+DECISIONS = ("accepted", "corrected", "skipped")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class AnnotationError(RuntimeError):
+    """A session cannot be created, opened or written; the message is for the user."""
+
+
+@dataclass
+class Item:
+    """One glyph to label."""
+
+    id: str
+    file: str  # inside the session's glyphs/ folder
+    source: str  # the image it came from (a file, or the page it was cut from)
+    box: list[int] | None = None  # x, y, w, h in the source page, for cut glyphs
+    proposals: list[list[Any]] = field(default_factory=list)  # [[label, p], ...] best first
+    decision: str = PENDING  # pending | accepted | corrected | skipped
+    label: str = ""
+    in_classset: bool = False  # already added to the class set as an example
+
+    @property
+    def confidence(self) -> float:
+        return float(self.proposals[0][1]) if self.proposals else 0.0
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Session:
+    """An annotation session bound to its folder; every change is written at once."""
+
+    def __init__(self, folder: Path, name: str, items: list[Item],
+                 history: list[dict[str, Any]], created: float) -> None:
+        self.folder, self.name, self.items, self.history = folder, name, items, history
+        self.created = created
+
+    # -- files -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: Path, name: str) -> Session:
+        if (folder / SESSION_FILE).exists():
+            raise AnnotationError(f"an annotation session already exists in {folder}")
+        (folder / "glyphs").mkdir(parents=True, exist_ok=True)
+        s = cls(folder, name, [], [], time.time())
+        s.save()
+        return s
+
+    @classmethod
+    def open(cls, folder: Path) -> Session:
+        try:
+            data = json.loads((folder / SESSION_FILE).read_text(encoding="utf-8"))
+            if data.get("schema") != SCHEMA:
+                raise AnnotationError(f"{folder.name}: session format {data.get('schema')} "
+                                      f"is not this nomgui's ({SCHEMA})")
+            items = [Item(**i) for i in data["items"]]
+            return cls(folder, data["name"], items, data.get("history", []), data["created"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise AnnotationError(f"the annotation session in {folder} cannot be read "
+                                  f"({exc}); its glyph files are kept in {folder / 'glyphs'}"
+                                  ) from exc
+
+    def save(self) -> None:
+        _atomic_json(self.folder / SESSION_FILE, {
+            "schema": SCHEMA, "name": self.name, "created": self.created,
+            "items": [asdict(i) for i in self.items], "history": self.history[-500:]})
+
+    def path(self, item: Item) -> Path:
+        return self.folder / "glyphs" / item.file
+
+    # -- adding glyphs ---------------------------------------------------------------------
+    def _next_id(self) -> str:
+        return f"g{len(self.items) + 1:05d}"
+
+    def add_images(self, paths: list[Path]) -> list[str]:
+        """Copy each image in as an item (as PNG). Returns messages for files skipped."""
+        problems = []
+        for path in paths:
+            try:
+                with Image.open(path) as img:
+                    img.load()
+                    rgba = img.convert("RGBA")
+            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                problems.append(f"{path.name}: not an image ({exc.__class__.__name__})")
+                continue
+            item = Item(self._next_id(), "", str(path))
+            item.file = f"{item.id}.png"
+            rgba.save(self.path(item))
+            self.items.append(item)
+        self.save()
+        return problems
+
+    def add_folder(self, folder: Path) -> list[str]:
+        files = sorted(p for p in Path(folder).rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise AnnotationError(f"{folder} holds no images")
+        return self.add_images(files)
+
+    def add_boxes(self, page: Path, boxes: list[tuple[int, int, int, int]]) -> int:
+        """Cut the boxes (x, y, w, h) out of the page image; each becomes an item."""
+        with Image.open(page) as img:
+            gray = img.convert("L")
+        for x, y, w, h in boxes:
+            item = Item(self._next_id(), "", str(page), box=[int(x), int(y), int(w), int(h)])
+            item.file = f"{item.id}.png"
+            gray.crop((x, y, x + w, y + h)).save(self.path(item))
+            self.items.append(item)
+        self.save()
+        return len(boxes)
+
+    # -- the model's proposals and the user's decisions ------------------------------------
+    def set_proposals(self, proposals: dict[str, list[list[Any]]]) -> None:
+        for item in self.items:
+            if item.id in proposals:
+                item.proposals = [[str(lab), float(p)] for lab, p in proposals[item.id]]
+        self.save()
+
+    def queue(self) -> list[Item]:
+        """Pending items, least confident first (where the model needs a person most)."""
+        return sorted((i for i in self.items if i.decision == PENDING),
+                      key=lambda i: (i.confidence, i.id))
+
+    def get(self, item_id: str) -> Item:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+    def decide(self, item_id: str, decision: str, label: str = "") -> Item:
+        """Accept the proposal, correct it to ``label``, or skip. Undoable."""
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r}")
+        item = self.get(item_id)
+        if item.in_classset:
+            raise AnnotationError("this glyph is already an example in the class set; "
+                                  "remove it there first")
+        if decision == "accepted":
+            if not item.proposals:
+                raise AnnotationError("there is no proposal to accept yet")
+            label = str(item.proposals[0][0])
+        if decision == "corrected":
+            label = label.strip()
+            if not label:
+                raise AnnotationError("type or pick the right label")
+            if item.proposals and label == item.proposals[0][0]:
+                decision = "accepted"
+        self.history.append({"id": item.id, "decision": item.decision, "label": item.label})
+        item.decision, item.label = decision, label if decision != "skipped" else ""
+        self.save()
+        return item
+
+    def undo(self) -> Item | None:
+        """Take back the last decision; returns the item it concerned."""
+        while self.history:
+            last = self.history.pop()
+            try:
+                item = self.get(last["id"])
+            except KeyError:
+                continue
+            if item.in_classset:
+                self.history.append(last)
+                raise AnnotationError("the last decision's glyph is already in the class "
+                                      "set; remove it there first")
+            item.decision, item.label = last["decision"], last["label"]
+            self.save()
+            return item
+        return None
+
+    def labelled(self) -> list[Item]:
+        return [i for i in self.items if i.decision in ("accepted", "corrected") and i.label]
+
+    def counts(self) -> dict[str, int]:
+        out = {PENDING: 0, **{d: 0 for d in DECISIONS}}
+        for i in self.items:
+            out[i.decision] += 1
+        return out
+
+    # -- export ----------------------------------------------------------------------------
+    def export(self, target: Path) -> int:
+        """Class folders of PNGs plus manifest.csv; returns the number of glyphs written.
+        ``target`` must be empty or new; it is written beside and moved in whole."""
+        target = Path(target)
+        if target.exists() and any(target.iterdir()):
+            raise AnnotationError(f"{target} is not empty; choose a new folder")
+        items = self.labelled()
+        if not items:
+            raise AnnotationError("nothing is labelled yet")
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        folders: dict[str, str] = {}
+        with (tmp / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "label", "source_image", "box", "decision"])
+            for item in items:
+                if item.label not in folders:
+                    base = safe_folder_name(item.label) or "class"
+                    name, n = base, 1
+                    while name in folders.values():
+                        n += 1
+                        name = f"{base}_{n}"
+                    folders[item.label] = name
+                rel = f"{folders[item.label]}/{item.id}.png"
+                (tmp / folders[item.label]).mkdir(exist_ok=True)
+                shutil.copyfile(self.path(item), tmp / rel)
+                box = " ".join(str(v) for v in item.box) if item.box else ""
+                w.writerow([rel, item.label, item.source, box, item.decision])
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+        return len(items)
+
+
+class SessionStore:
+    """All annotation sessions under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def list(self) -> list[tuple[Path, str]]:
+        out = []
+        if self.root.is_dir():
+            for sub in sorted(p for p in self.root.iterdir() if p.is_dir()):
+                try:
+                    name = json.loads((sub / SESSION_FILE).read_text(encoding="utf-8"))["name"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    name = f"{sub.name} (unreadable)"
+                out.append((sub, name))
+        return out
+
+    def create(self, name: str) -> Session:
+        base = safe_folder_name(name) or "session"
+        folder, n = self.root / base, 1
+        while folder.exists():
+            n += 1
+            folder = self.root / f"{base}_{n}"
+        return Session.create(folder, name)
+
+
+def segment_page(gray: np.ndarray, min_size: int = 6) -> list[tuple[int, int, int, int]]:
+    """Glyph boxes (x, y, w, h) on a page of dark ink on light paper, in reading order.
+
+    A simple, correctable first guess: Otsu binarisation, then the ink is closed with a
+    gap of about a third of the typical stroke blob, so the strokes of one character join
+    while neighbouring characters stay apart; tiny specks are dropped.
+    """
+    g = np.asarray(gray, dtype=np.float32)
+    if g.ndim != 2 or g.size == 0:
+        return []
+    ink = _otsu_ink(g)
+    if not ink.any():
+        return []
+    labels, _ = ndimage.label(ink)
+    sizes = [max(s[0].stop - s[0].start, s[1].stop - s[1].start)
+             for s in ndimage.find_objects(labels)]
+    typical = float(np.median(sizes)) if sizes else 10.0
+    gap = max(1, round(typical / 3))
+    joined = ndimage.binary_closing(ink, structure=np.ones((gap, gap), bool), iterations=1)
+    joined = ndimage.binary_dilation(joined, iterations=max(1, gap // 3))
+    labels, _ = ndimage.label(joined)
+    boxes = []
+    for sl in ndimage.find_objects(labels):
+        if sl is None:
+            continue
+        ys, xs = sl
+        # the box of the real ink inside the grown blob
+        sub = ink[ys, xs]
+        if sub.sum() == 0:
+            continue
+        rows, cols = np.nonzero(sub.any(1))[0], np.nonzero(sub.any(0))[0]
+        y0, y1 = ys.start + rows[0], ys.start + rows[-1] + 1
+        x0, x1 = xs.start + cols[0], xs.start + cols[-1] + 1
+        if max(x1 - x0, y1 - y0) < min_size:
+            continue
+        boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+    line_h = float(np.median([b[3] for b in boxes])) if boxes else 1.0
+    # reading order: rows of boxes top to bottom, each left to right
+    return sorted(boxes, key=lambda b: (round(b[1] / max(line_h, 1.0)), b[0]))
+
+
+def _otsu_ink(g: np.ndarray) -> np.ndarray:
+    """Ink mask (True where darker than Otsu's threshold) of a grey image 0..255."""
+    hist, _edges = np.histogram(g, bins=256, range=(0, 256))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    omega = np.cumsum(p)
+    mu = np.cumsum(p * np.arange(256))
+    mu_t = mu[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_b = (mu_t * omega - mu) ** 2 / (omega * (1 - omega))
+    sigma_b = np.nan_to_num(sigma_b)
+    threshold = int(np.argmax(sigma_b))
+    if g.max() - g.min() < 16:  # a blank page: no ink
+        return np.zeros_like(g, dtype=bool)
+    return g <= threshold

@@ -1,0 +1,437 @@
+"""Training runs started from the app: ``python -m trainer ...`` in its own process.
+
+No torch here. A run is a folder under ``<data dir>/runs/``:
+
+    run.json        what was asked (the request, the command line), when, the process id,
+                    and what became of it (evaluation, registered model)
+    progress.jsonl  the trainer's ``--json-progress`` lines (its stdout)
+    stderr.log      the trainer's messages and errors
+    out/            the trainer's run folder: config.json, metrics.jsonl, checkpoint.pt,
+                    best.pt
+    data.zip        for runs on the class set: a snapshot of it as class folders
+
+The process is started in its own session with its output going to those files, and
+:class:`RunMonitor` follows the files. So closing the app can leave a run going (the next
+launch finds it again), and a crash of the app or of the trainer loses nothing:
+the trainer checkpoints on its own, and a run whose process is gone without its final
+``done`` line is reported as failed, resumable from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+_CHILDREN: dict[int, subprocess.Popen] = {}  # trainer processes this app started
+_DETACH: dict[str, Any] = (
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+    else {"start_new_session": True})
+
+RUN_FILE, PROGRESS, STDERR, OUT, DATA_ZIP = (
+    "run.json", "progress.jsonl", "stderr.log", "out", "data.zip")
+
+# What the dialog offers; "fomaml" is maml with --first-order.
+ALGORITHMS = {
+    "protonet": "Prototypical Networks: a class is the mean embedding of its examples. "
+                "Fast to train, strong on Omniglot.",
+    "maml": "MAML (second order): learns an initialisation that adapts in a few gradient "
+            "steps. Slower per step; the classic meta-learner.",
+    "fomaml": "First-order MAML: MAML without second derivatives. Cheaper, a little weaker.",
+    "protomaml": "Proto-MAML: MAML whose output layer starts from the prototypes "
+                 "(w = 2c, b = -|c|²).",
+    "transfer": "Transfer learning: pre-train an ordinary classifier on many classes, then "
+                "fit a new output layer per task. The baseline.",
+}
+DATASETS = {
+    "omniglot": "Omniglot: 1,623 handwritten characters of 50 alphabets, 20 drawings each. "
+                "Data folder: the one holding images_background.zip and "
+                "images_evaluation.zip (or tick Download).",
+    "nom": "Chữ Nôm woodblock crops: real printed characters, 5-20 crops each. Data folder: "
+           "the one holding nom_woodblock_crops.zip.",
+    "nom-fonts": "Nôm characters rendered with the installed CJK fonts. Data folder: the "
+                 "one holding nom_codepoints.tsv.",
+    "folder": "Any folder (or zip) with one sub-folder of images per class.",
+    "classset": "The class set open in the window (its classes and examples). Trains and "
+                "validates on the same classes: this adapts a model to your glyphs.",
+}
+SPLITS = {
+    "seed": "Classes shuffled with a fixed seed: train / validation / test classes never "
+            "overlap (Omniglot: 1,100 / 100 / 423).",
+    "lake": "Omniglot only: the 964 background characters train, the 659 evaluation "
+            "characters test.",
+    "nom-only": "Nôm crops only: the seed split restricted to Nôm-proper characters.",
+    "all": "Every class in every part (for your own small class sets).",
+}
+
+
+class RunError(RuntimeError):
+    """A run cannot be started, resumed or read; the message is for the user."""
+
+
+@dataclass
+class TrainRequest:
+    """What the user asked for in the dialog; ``argv`` turns it into the trainer's command."""
+
+    command: str = "meta-train"  # meta-train | pretrain | evaluate
+    algo: str = "protonet"
+    dataset: str = "omniglot"
+    data_root: str = ""
+    split: str = "seed"
+    way: int = 5
+    shot: int = 1
+    query: int = 15
+    steps: int = 2000
+    batch: int = 16
+    device: str = "auto"
+    download: bool = False
+    init_from: str = ""  # model file to start from (fine-tuning), or the model to evaluate
+    episodes: int = 1000  # evaluate
+    record: bool = False  # evaluate: store the result in the model file
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if self.command == "pretrain":
+            self.algo = "transfer"
+
+    def argv(self, run_dir: Path, cache_dir: Path) -> list[str]:
+        """Arguments after ``python -m trainer``."""
+        dataset = "folder" if self.dataset == "classset" else self.dataset
+        root = str(run_dir / DATA_ZIP) if self.dataset == "classset" else self.data_root
+        args = [self.command, "--dataset", dataset, "--split", self.split,
+                "--device", self.device, "--cache-dir", str(cache_dir)]
+        if root:
+            args += ["--data-root", root]
+        if self.download:
+            args.append("--download")
+        if self.command == "evaluate":
+            return [*args, "--model", self.init_from, "--way", str(self.way), "--shot",
+                    str(self.shot), "--query", str(self.query), "--episodes",
+                    str(self.episodes), "--json", *(["--record"] if self.record else [])]
+        args += ["--out", str(run_dir / OUT), "--steps", str(self.steps), "--batch",
+                 str(self.batch), "--json-progress",
+                 # validate and checkpoint often enough to see progress in a short run
+                 "--val-every", str(max(1, min(500, self.steps // 4))),
+                 "--checkpoint-every", str(max(1, min(200, self.steps // 10)))]
+        if self.init_from:
+            args += ["--init-from", self.init_from]
+        if self.command == "meta-train":
+            algo = "maml" if self.algo == "fomaml" else self.algo
+            args += ["--algo", algo, "--way", str(self.way), "--shot", str(self.shot),
+                     "--query", str(self.query), "--val-episodes", "100"]
+            if self.algo == "fomaml":
+                args.append("--first-order")
+        return args
+
+    def describe(self) -> str:
+        if self.command == "evaluate":
+            return (f"evaluate {Path(self.init_from).name} on {self.dataset}, "
+                    f"{self.way}-way {self.shot}-shot")
+        what = "transfer" if self.command == "pretrain" else self.algo
+        shape = "" if self.command == "pretrain" else f" {self.way}-way {self.shot}-shot"
+        return f"{what} on {self.dataset}{shape}, {self.steps} steps"
+
+
+@dataclass
+class RunInfo:
+    """The contents of run.json."""
+
+    id: str
+    title: str
+    created: float
+    request: dict[str, Any]
+    argv: list[str] = field(default_factory=list)
+    pid: int | None = None
+    evaluation: dict[str, Any] | None = None  # the evaluate JSON record of the best model
+    registered: str | None = None  # model file added to the model menu
+    parent: str | None = None  # an evaluation's training run (its result goes there)
+
+
+def _alive(pid: int | None, run_dir: Path) -> bool:
+    """Is the trainer process of this run still running? Checks the command line where
+    the OS shows it, so a recycled process id is not taken for the run."""
+    if not pid:
+        return False
+    if pid in _CHILDREN:  # started by this app: ask the child (poll() also reaps it)
+        return _CHILDREN[pid].poll() is None
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError, OSError):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return False
+        return str(run_dir) in text
+    return True
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a progress file; a line cut short by a kill is skipped."""
+    events = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    return events
+
+
+class Run:
+    """One run folder. Everything is read from disk, so any window sees the same state."""
+
+    def __init__(self, folder: Path, info: RunInfo) -> None:
+        self.folder, self.info = folder, info
+
+    @property
+    def request(self) -> TrainRequest:
+        return TrainRequest(**self.info.request)
+
+    @classmethod
+    def open(cls, folder: Path) -> Run:
+        try:
+            data = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+            return cls(folder, RunInfo(**data))
+        except (OSError, ValueError, TypeError) as exc:
+            raise RunError(f"{folder.name}: the run's record is unreadable ({exc})") from exc
+
+    def save(self) -> None:
+        tmp = self.folder / (RUN_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self.info), indent=2), encoding="utf-8")
+        os.replace(tmp, self.folder / RUN_FILE)
+
+    # -- state -----------------------------------------------------------------------------
+    def events(self) -> list[dict[str, Any]]:
+        """Events of the latest start (a resume appends a new ``start``)."""
+        events = read_events(self.folder / PROGRESS)
+        starts = [i for i, e in enumerate(events) if e.get("event") == "start"]
+        return events[starts[-1]:] if starts else events
+
+    def all_events(self) -> list[dict[str, Any]]:
+        return read_events(self.folder / PROGRESS)
+
+    def running(self) -> bool:
+        return _alive(self.info.pid, self.folder)
+
+    def status(self) -> str:
+        """running | finished | stopped | failed | evaluated."""
+        if self.running():
+            return "running"
+        events = read_events(self.folder / PROGRESS)
+        if self.request.command == "evaluate":
+            return "evaluated" if any("mean" in e for e in events) else "failed"
+        done = [e for e in self.events() if e.get("event") == "done"]
+        return done[-1]["status"] if done else "failed"
+
+    def error_text(self) -> str:
+        """The last lines the trainer wrote on stderr (its error message if it failed)."""
+        path = self.folder / STDERR
+        if not path.exists():
+            return ""
+        lines = [x for x in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if x.strip() and "%|" not in x]  # no tqdm bars
+        return "\n".join(lines[-6:])
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / OUT / "best.pt"
+
+    def can_resume(self) -> bool:
+        return (self.request.command != "evaluate" and not self.running()
+                and (self.folder / OUT / "checkpoint.pt").exists()
+                and self.status() in ("stopped", "failed"))
+
+    def accuracy_text(self) -> str:
+        ev = self.info.evaluation
+        if self.request.command == "evaluate":
+            found = [e for e in read_events(self.folder / PROGRESS) if "mean" in e]
+            ev = found[-1] if found else None
+        if ev:
+            return (f"{ev['mean']:.2f} ± {ev['ci95']:.2f}% ({ev['way']}-way "
+                    f"{ev['shot']}-shot test)")
+        vals = [e for e in self.all_events() if e.get("event") == "val"]
+        return f"val {vals[-1]['best_val']:.2f}%" if vals else ""
+
+
+class RunStore:
+    """All runs, one folder each under ``root``; starts, stops and resumes processes."""
+
+    def __init__(self, root: Path, cache_dir: Path, python: str = sys.executable) -> None:
+        self.root, self.cache_dir, self.python = Path(root), Path(cache_dir), python
+
+    def list(self) -> tuple[list[Run], list[str]]:
+        """Runs, newest first, and messages about folders that could not be read."""
+        runs, errors = [], []
+        if self.root.is_dir():
+            for folder in sorted(self.root.iterdir(), reverse=True):
+                if folder.is_dir() and (folder / RUN_FILE).exists():
+                    try:
+                        runs.append(Run.open(folder))
+                    except RunError as exc:
+                        errors.append(str(exc))
+        return runs, errors
+
+    def create(self, request: TrainRequest, classset_zip: Path | None = None,
+               parent: Run | None = None) -> Run:
+        """A new run folder; ``classset_zip`` is copied in for runs on the class set."""
+        if request.dataset == "classset" and classset_zip is None:
+            raise RunError("no class set to train on")
+        if request.dataset not in ("classset",) and not request.data_root \
+                and not request.download:
+            raise RunError("choose the data folder (or tick Download for Omniglot)")
+        if request.command == "evaluate" and not Path(request.init_from).is_file():
+            raise RunError(f"model file {request.init_from} does not exist")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = self.root / stamp
+        n = 1
+        while folder.exists():
+            n += 1
+            folder = self.root / f"{stamp}-{n}"
+        folder.mkdir(parents=True)
+        if classset_zip is not None:
+            shutil.copyfile(classset_zip, folder / DATA_ZIP)
+        info = RunInfo(id=folder.name, title=request.title or request.describe(),
+                       created=time.time(), request=asdict(request),
+                       argv=request.argv(folder, self.cache_dir),
+                       parent=parent.info.id if parent else None)
+        run = Run(folder, info)
+        run.save()
+        return run
+
+    def start(self, run: Run, resume: bool = False) -> None:
+        if run.running():
+            raise RunError("this run is already running")
+        argv = [self.python, "-m", "trainer", *run.info.argv,
+                *(["--resume"] if resume else [])]
+        # Output goes to files, not pipes, and the process gets its own session: the run
+        # outlives the window when asked to, and a Ctrl-C meant for the app is not its.
+        # (QProcess kills its child when destroyed, and PySide6's startDetached with
+        # redirected output does not return the process id.)
+        try:
+            with (run.folder / PROGRESS).open("ab") as out, \
+                    (run.folder / STDERR).open("ab") as err:
+                proc = subprocess.Popen(argv, cwd=run.folder, stdout=out, stderr=err,
+                                        stdin=subprocess.DEVNULL, **_DETACH)
+        except OSError as exc:
+            raise RunError(f"could not start {self.python} -m trainer: {exc}") from exc
+        _CHILDREN[proc.pid] = proc  # polled by _alive, which also reaps it
+        run.info.pid = proc.pid
+        run.save()
+
+    def stop(self, run: Run) -> bool:
+        """Ask the trainer to stop after its current step; it saves a checkpoint."""
+        if not run.running():
+            return False
+        try:
+            os.kill(int(run.info.pid), signal.SIGTERM)
+        except OSError:
+            return False
+        return True
+
+    def wait(self, runs: list[Run], timeout: float) -> bool:
+        """Block until the runs' processes are gone (for closing the app); True if they are."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not any(r.running() for r in runs):
+                return True
+            time.sleep(0.1)
+        return not any(r.running() for r in runs)
+
+    def delete(self, run: Run) -> None:
+        if run.running():
+            raise RunError("stop the run before deleting it")
+        shutil.rmtree(run.folder)
+
+    def register(self, run: Run, models_dir: Path) -> Path:
+        """Copy the run's best model into the user's models folder (the Model menu)."""
+        if not run.model_path.exists():
+            raise RunError("this run has no model yet (it saves one at its first validation)")
+        models_dir.mkdir(parents=True, exist_ok=True)
+        req = run.request
+        name = f"{req.algo}-{req.dataset}-{run.info.id}.pt"
+        target = models_dir / name
+        tmp = target.with_suffix(".pt.tmp")
+        shutil.copyfile(run.model_path, tmp)
+        os.replace(tmp, target)
+        run.info.registered = str(target)
+        run.save()
+        return target
+
+    def evaluation_request(self, run: Run, model: Path) -> TrainRequest:
+        """The evaluation that goes with a registered model: its own data, test classes
+        (all classes for a class set), 5-way (or fewer) 1-shot."""
+        req = run.request
+        way = req.way if req.dataset == "classset" else 5
+        return TrainRequest(command="evaluate", dataset=req.dataset, data_root=req.data_root,
+                            split=req.split, way=way, shot=1, query=min(req.query, 15),
+                            device=req.device, init_from=str(model), episodes=1000 if
+                            req.dataset != "classset" else 200, record=True,
+                            title=f"evaluate {model.name}")
+
+
+class RunMonitor(QObject):
+    """Follows one run's files: emits each new progress event, then ``ended`` once the
+    process is gone (with the final status). Polling, not pipes: the same code follows a
+    run started by this window, by an earlier session, or from a terminal."""
+
+    event = Signal(dict)
+    stderr = Signal(str)
+    ended = Signal(str)  # status
+
+    def __init__(self, run: Run, interval_ms: int = 250, parent: QObject | None = None):
+        super().__init__(parent)
+        self.run = run
+        self._offsets = {PROGRESS: 0, STDERR: 0}
+        self._partial = ""
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self.poll)
+        self._was_running = run.running()
+
+    def start(self) -> None:
+        self._was_running = True
+        self._timer.start()
+        self.poll()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _read_new(self, name: str) -> str:
+        path = self.run.folder / name
+        if not path.exists():
+            return ""
+        with path.open("rb") as f:
+            f.seek(self._offsets[name])
+            data = f.read()
+        self._offsets[name] += len(data)
+        return data.decode("utf-8", errors="replace")
+
+    def poll(self) -> None:
+        alive = self.run.running()  # before reading, so no line written before exit is missed
+        text = self._partial + self._read_new(PROGRESS)
+        lines = text.split("\n")
+        self._partial = lines.pop()  # an unfinished line waits for the next poll
+        for line in lines:
+            if line.startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):  # not one of the trainer's
+                    self.event.emit(json.loads(line))
+        err = self._read_new(STDERR)
+        if err:
+            self.stderr.emit(err)
+        if not alive and self._was_running:
+            self._timer.stop()
+            self._was_running = False
+            self.ended.emit(self.run.status())

@@ -1,0 +1,190 @@
+"""Training from the app's menu: real trainer processes on a small generated data set."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QDialog
+
+from nomgui.training import OUT, Run, RunStore, TrainRequest
+from nomgui.trainingui import TrainingDialog
+from tests.gui.conftest import draw_stroke, line
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+WAIT = 180_000  # ms: a trainer process imports torch and loads data before its first step
+
+
+@pytest.fixture
+def fill_dialog(monkeypatch):
+    """Makes TrainingDialog.exec fill in the given fields and press the OK button."""
+    answers: list[dict] = []
+
+    def fake_exec(self) -> int:
+        values = answers.pop(0)
+        for name, value in values.items():
+            widget = getattr(self, name)
+            if hasattr(widget, "setValue"):
+                widget.setValue(value)
+            elif hasattr(widget, "findData"):
+                widget.setCurrentIndex(widget.findData(value))
+            else:
+                widget.setText(value)
+        self.accept()
+        return self.result()
+
+    monkeypatch.setattr(TrainingDialog, "exec", fake_exec)
+    return answers
+
+
+def _status(w, run: Run) -> str:
+    return Run.open(run.folder).status()
+
+
+def _meta_train(glyph_tree: Path, steps: int) -> dict:
+    return {"algo": "protonet", "dataset": "folder", "data_root": str(glyph_tree),
+            "split": "seed", "way": 5, "shot": 1, "query": 3, "steps": steps, "batch": 2,
+            "device": "cpu"}
+
+
+def test_train_stop_resume_register_and_classify(make_window, qtbot, glyph_tree,
+                                                 fill_dialog, dialogs):
+    w = make_window()
+    fill_dialog.append(_meta_train(glyph_tree, steps=120))
+    run = w.open_training_dialog("meta-train")
+    assert run is not None
+    runs = w.runs_window
+    assert runs.isVisible() and runs.selected.info.id == run.info.id
+    # progress arrives: the bar moves, the plot gets points, the log fills
+    qtbot.waitUntil(lambda: runs.progress.value() > 0, timeout=WAIT)
+    assert runs.progress.maximum() == 120 and runs.plot.loss
+    assert "loss" in runs.log.toPlainText()
+
+    runs.stop_selected()  # Cancel: the trainer stops after its step, with a checkpoint
+    qtbot.waitUntil(lambda: _status(w, run) == "stopped", timeout=WAIT)
+    qtbot.waitUntil(lambda: runs.resume_button.isEnabled(), timeout=10_000)
+    assert (run.folder / OUT / "checkpoint.pt").exists()
+    stopped_at = [e for e in Run.open(run.folder).events() if e["event"] == "done"][-1]["step"]
+    assert stopped_at < 120
+
+    runs.resume_selected()
+    qtbot.waitUntil(lambda: _status(w, run) == "finished", timeout=WAIT)
+    qtbot.waitUntil(lambda: runs.register_button.isEnabled(), timeout=10_000)
+    starts = [e["step"] for e in Run.open(run.folder).all_events() if e["event"] == "start"]
+    assert starts == [0, stopped_at]  # resumed where it stopped
+
+    runs.register_selected()  # the model joins the Model menu and is evaluated
+    target = w.data_dir / "models" / f"protonet-folder-{run.info.id}.pt"
+    assert target.exists()
+    qtbot.waitUntil(lambda: Run.open(run.folder).info.evaluation is not None, timeout=WAIT)
+    evaluation = Run.open(run.folder).info.evaluation
+    assert 20.0 < evaluation["mean"] <= 100.0 and evaluation["episodes"] == 1000
+    assert "±" in runs.table.item(0, 4).text() or "±" in runs.table.item(1, 4).text()
+    qtbot.waitUntil(lambda: any(m.path == target and "5-way 1-shot" in m.accuracy
+                                for m in w.models), timeout=30_000)
+
+    # classify with it: select the new model, the class set refits, a drawing is recognised
+    mine = next(m for m in w.models if m.path == target)
+    w.select_model(mine)
+    qtbot.waitUntil(lambda: w.model is not None and w.model.path == target and w.fitted,
+                    timeout=60_000)
+    draw_stroke(w.canvas, line(128, 30, 128, 226))
+    qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=20_000)
+    assert not dialogs.warnings
+
+
+def test_a_killed_run_is_reported_and_resumes_from_its_checkpoint(
+        make_window, qtbot, glyph_tree, fill_dialog, dialogs):
+    w = make_window()
+    fill_dialog.append(_meta_train(glyph_tree, steps=400))
+    run = w.open_training_dialog("meta-train")
+    ckpt = run.folder / OUT / "checkpoint.pt"
+    qtbot.waitUntil(ckpt.exists, timeout=WAIT)  # every steps // 10 = 40 steps
+    os.kill(Run.open(run.folder).info.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: _status(w, run) == "failed", timeout=30_000)
+    qtbot.waitUntil(lambda: "failed or was killed" in w.runs_window.log.toPlainText(),
+                    timeout=10_000)
+    assert "can be resumed" in w.runs_window.log.toPlainText()
+    w.runs_window.resume_selected()
+    qtbot.waitUntil(lambda: _status(w, run) == "finished", timeout=WAIT)
+    assert not dialogs.warnings
+
+
+def test_fine_tune_on_the_class_set_and_bad_data_fails_with_its_message(
+        make_window, qtbot, tmp_path, fill_dialog, dialogs):
+    w = make_window()  # the starter digits: 10 classes x 3 renderings
+    fill_dialog.append({"steps": 20})
+    run = w.open_training_dialog("finetune")
+    assert run is not None
+    req = run.request
+    assert (req.dataset, req.split, req.way, req.init_from) == (
+        "classset", "all", 5, str(w.model.path))
+    qtbot.waitUntil(lambda: _status(w, run) == "finished", timeout=WAIT)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fill_dialog.append({"algo": "protonet", "dataset": "folder", "data_root": str(empty),
+                        "steps": 5})
+    bad = w.open_training_dialog("meta-train")
+    qtbot.waitUntil(lambda: _status(w, bad) == "failed", timeout=WAIT)
+    qtbot.waitUntil(lambda: "error" in w.runs_window.log.toPlainText(), timeout=10_000)
+    assert not w.runs_window.resume_button.isEnabled()
+    assert not dialogs.warnings
+
+
+def test_dialog_refuses_what_cannot_run(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    d = TrainingDialog("meta-train", [], None, ("mine", 3, 1), settings)
+    qtbot.addWidget(d)
+    d.dataset.setCurrentIndex(d.dataset.findData("omniglot"))
+    d.data_root.setText(str(tmp_path / "nowhere"))
+    d.accept()
+    assert d.result() != QDialog.Accepted and "does not exist" in d.error.text()
+    d.dataset.setCurrentIndex(d.dataset.findData("classset"))
+    assert d.split.currentData() == "all"
+    d.accept()
+    assert "this class set has 1" in d.error.text()
+    d.download.setChecked(True)
+    d.dataset.setCurrentIndex(d.dataset.findData("omniglot"))
+    d.accept()
+    assert d.result() == QDialog.Accepted  # download needs no existing folder
+    assert "--download" in d.request().argv(tmp_path, tmp_path)
+
+
+def test_closing_with_a_run_going_asks_and_can_leave_it_running(
+        make_window, qtbot, glyph_tree, fill_dialog, monkeypatch, tmp_path):
+    w = make_window()
+    fill_dialog.append(_meta_train(glyph_tree, steps=100_000))
+    run = w.open_training_dialog("meta-train")
+    qtbot.waitUntil(lambda: Run.open(run.folder).events() != [], timeout=WAIT)
+    asked = []
+    monkeypatch.setattr(type(w), "_ask_about_runs",
+                        lambda self, n: asked.append(n) or "cancel")
+    w.close()
+    assert asked == [1] and w.isVisible()  # cancel keeps the window
+    monkeypatch.setattr(type(w), "_ask_about_runs", lambda self, n: "finish")
+    w.close()
+    assert not w.isVisible() and Run.open(run.folder).running()  # it goes on
+
+    # a new window finds it running; stopping it leaves a checkpoint
+    store = RunStore(w.data_dir / "runs", w.data_dir / "cache")
+    again = store.list()[0][0]
+    assert again.info.id == run.info.id and again.running()
+    assert store.stop(again) and store.wait([again], timeout=60)
+    assert again.status() == "stopped" and again.can_resume()
+
+
+def test_request_command_lines():
+    req = TrainRequest(command="meta-train", algo="fomaml", dataset="nom", data_root="/d",
+                       split="nom-only", way=20, shot=1, query=5, steps=100, batch=4)
+    argv = req.argv(Path("/runs/r"), Path("/c"))
+    assert argv[:2] == ["meta-train", "--dataset"] and "--first-order" in argv
+    assert argv[argv.index("--algo") + 1] == "maml" and "--json-progress" in argv
+    pre = TrainRequest(command="pretrain", dataset="classset", split="all")
+    argv = pre.argv(Path("/runs/r"), Path("/c"))
+    assert pre.algo == "transfer" and "--algo" not in argv
+    assert argv[argv.index("--data-root") + 1] == str(Path("/runs/r/data.zip"))
