@@ -51,6 +51,7 @@ class Item:
     decision: str = PENDING  # pending | accepted | corrected | skipped
     label: str = ""
     in_classset: bool = False  # already added to the class set as an example
+    problem: str = ""  # why the model could not propose anything (e.g. an empty image)
 
     @property
     def confidence(self) -> float:
@@ -148,16 +149,21 @@ class Session:
         return len(boxes)
 
     # -- the model's proposals and the user's decisions ------------------------------------
-    def set_proposals(self, proposals: dict[str, list[list[Any]]]) -> None:
+    def set_proposals(self, proposals: dict[str, list[list[Any]]],
+                      problems: dict[str, str] | None = None) -> None:
         for item in self.items:
             if item.id in proposals:
                 item.proposals = [[str(lab), float(p)] for lab, p in proposals[item.id]]
+                item.problem = ""
+            elif problems and item.id in problems:
+                item.proposals, item.problem = [], problems[item.id]
         self.save()
 
     def queue(self) -> list[Item]:
-        """Pending items, least confident first (where the model needs a person most)."""
+        """Pending items, least confident first (where the model needs a person most);
+        those without a proposal (yet, or ever: an empty image) last."""
         return sorted((i for i in self.items if i.decision == PENDING),
-                      key=lambda i: (i.confidence, i.id))
+                      key=lambda i: (not i.proposals, i.confidence, i.id))
 
     def get(self, item_id: str) -> Item:
         for item in self.items:

@@ -44,6 +44,8 @@ from PySide6.QtWidgets import (
 )
 
 from nomgui import __version__
+from nomgui.annotateui import AnnotateWindow
+from nomgui.annotation import SessionStore
 from nomgui.canvas import DrawingCanvas
 from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
@@ -143,6 +145,7 @@ class MainWindow(QMainWindow):
         self.recognizer = Recognizer(self)
         self.run_store = RunStore(self.data_dir / "runs", self.data_dir / "cache")
         self.runs_window: RunsWindow | None = None
+        self.annotate_window: AnnotateWindow | None = None
         self._build_ui()
         self._build_menus()
         self._connect()
@@ -280,6 +283,8 @@ class MainWindow(QMainWindow):
                      "A zip of class folders of PNGs: a data set the trainer reads")
         f.addSeparator()
         self._action(f, "&Load glyph images…", self.load_images, QKeySequence("Ctrl+L"))
+        self._action(f, "&Annotate glyphs…", self.show_annotate, QKeySequence("Ctrl+Shift+L"),
+                     "Label a folder of glyphs or a page with the model's proposals")
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
 
@@ -385,6 +390,41 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.recognizer.shutdown()
         super().closeEvent(event)
+
+    # -- annotation ----------------------------------------------------------------------
+    def show_annotate(self) -> AnnotateWindow:
+        if self.annotate_window is None:
+            self.annotate_window = AnnotateWindow(
+                SessionStore(self.data_dir / "annotations"), self.recognizer,
+                lambda: [c.label for c in self.classset.classes] if self.classset else [],
+                self.add_labelled_glyphs, self)
+        self.annotate_window.show()
+        self.annotate_window.raise_()
+        return self.annotate_window
+
+    def add_labelled_glyphs(self, pairs: list[tuple[str, Path]]) -> int:
+        """Annotated glyphs join the class set: (label, image file) each; a label no class
+        has yet makes a new class. Returns how many were added (they are added in order,
+        so the first N of ``pairs`` made it)."""
+        if self.classset is None:
+            self.warn("Annotate", "Open a class set first.")
+            return 0
+        added = 0
+        try:
+            for label, path in pairs:
+                cls = next((c for c in self.classset.classes if c.label == label), None)
+                glyph = load_glyph_file(path)
+                if cls is None:
+                    char = label if len(label) == 1 else ""
+                    self.classset.add_class(label, char, [glyph])
+                else:
+                    self.classset.add_example(cls.id, glyph)
+                added += 1
+        except (ClassSetError, GlyphLoadError, OSError) as exc:
+            self.warn("Annotate", f"{added} glyph(s) added; then: {exc}")
+        self._reload_class_list()
+        self.schedule_refit()
+        return added
 
     # -- training ------------------------------------------------------------------------
     def show_runs(self) -> RunsWindow:

@@ -1,0 +1,493 @@
+"""The annotation window: the current model proposes a label for each unlabelled glyph,
+least confident first; the user accepts (Enter), picks another candidate (1-5), types the
+right label (a new one makes a new class), skips (S) or undoes (Ctrl+Z). Every decision is
+saved at once (:mod:`nomgui.annotation`). Accepted glyphs can join the class set, and the
+session exports as a labelled data set. Pages are cut into glyphs in :class:`PageDialog`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QKeySequence, QPen, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nomgui.annotation import PENDING, AnnotationError, Item, Session, SessionStore, segment_page
+from nomgui.recognizer import Recognizer
+
+TOP_K = 5
+
+
+def _pixmap(path: Path, size: int) -> QPixmap:
+    pm = QPixmap(str(path))
+    return pm.scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation) if not \
+        pm.isNull() else pm
+
+
+class PageView(QGraphicsView):
+    """A page with glyph boxes: drag on the page to add a box, select and Delete to remove."""
+
+    def __init__(self, page: QPixmap) -> None:
+        super().__init__()
+        self.scene_ = QGraphicsScene(self)
+        self.setScene(self.scene_)
+        self.scene_.addItem(QGraphicsPixmapItem(page))
+        self.setDragMode(QGraphicsView.NoDrag)
+        self._origin: QPointF | None = None
+        self._rubber: QGraphicsRectItem | None = None
+
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        out = []
+        for item in self.scene_.items():
+            if isinstance(item, QGraphicsRectItem) and item is not self._rubber:
+                r = item.rect().normalized()
+                out.append((int(r.x()), int(r.y()), int(r.width()), int(r.height())))
+        return sorted(out, key=lambda b: (b[1], b[0]))
+
+    def set_boxes(self, boxes: list[tuple[int, int, int, int]]) -> None:
+        for item in list(self.scene_.items()):
+            if isinstance(item, QGraphicsRectItem):
+                self.scene_.removeItem(item)
+        for box in boxes:
+            self.add_box(QRectF(*box))
+
+    def add_box(self, rect: QRectF) -> QGraphicsRectItem:
+        item = QGraphicsRectItem(rect.normalized())
+        item.setPen(QPen(QColor("#e74c3c"), 2))
+        item.setBrush(QBrush(QColor(231, 76, 60, 40)))
+        item.setFlag(QGraphicsRectItem.ItemIsSelectable, True)
+        self.scene_.addItem(item)
+        return item
+
+    def delete_selected(self) -> None:
+        for item in self.scene_.selectedItems():
+            self.scene_.removeItem(item)
+
+    def mousePressEvent(self, event) -> None:
+        pos = self.mapToScene(event.position().toPoint())
+        hit = self.scene_.itemAt(pos, self.transform())
+        if event.button() == Qt.LeftButton and not isinstance(hit, QGraphicsRectItem):
+            self._origin = pos
+            self._rubber = QGraphicsRectItem(QRectF(pos, pos))
+            self._rubber.setPen(QPen(QColor("#2980b9"), 1, Qt.DashLine))
+            self.scene_.addItem(self._rubber)
+            self.scene_.clearSelection()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._origin is not None and self._rubber is not None:
+            self._rubber.setRect(QRectF(self._origin,
+                                        self.mapToScene(event.position().toPoint())))
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._origin is not None and self._rubber is not None:
+            rect = self._rubber.rect().normalized()
+            self.scene_.removeItem(self._rubber)
+            self._origin, self._rubber = None, None
+            if rect.width() >= 4 and rect.height() >= 4:
+                self.add_box(rect)
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            self.delete_selected()
+            return
+        super().keyPressEvent(event)
+
+
+class PageDialog(QDialog):
+    """Cut glyphs out of a page: automatic boxes first, then the user corrects them."""
+
+    def __init__(self, page: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.page = page
+        self.setWindowTitle(f"Cut glyphs from {page.name}")
+        self.resize(900, 700)
+        with Image.open(page) as img:
+            self.gray = np.asarray(img.convert("L"))
+        h, w = self.gray.shape
+        qimg = QImage(self.gray.tobytes(), w, h, w, QImage.Format_Grayscale8).copy()
+        self.view = PageView(QPixmap.fromImage(qimg))
+        self.view.set_boxes(segment_page(self.gray))
+        hint = QLabel("Drag on the page to add a box; click a box and press Delete to remove "
+                      "it. Boxes are cut in reading order.")
+        hint.setWordWrap(True)
+        again = QPushButton("Find boxes again")
+        again.clicked.connect(lambda: self.view.set_boxes(segment_page(self.gray)))
+        clear = QPushButton("Remove all boxes")
+        clear.clicked.connect(lambda: self.view.set_boxes([]))
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setText("Cut glyphs")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        row.addWidget(again)
+        row.addWidget(clear)
+        row.addStretch(1)
+        row.addWidget(buttons)
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(row)
+
+
+class AnnotateWindow(QWidget):
+    """One annotation session at a time; opened from File > Annotate."""
+
+    def __init__(self, store: SessionStore, recognizer: Recognizer,
+                 class_labels: Callable[[], list[str]],
+                 add_to_classset: Callable[[list[tuple[str, Path]]], int],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.Window)
+        self.store, self.recognizer = store, recognizer
+        self.class_labels, self.add_to_classset = class_labels, add_to_classset
+        self.session: Session | None = None
+        self.current: Item | None = None
+        self._request = -1
+        self.setWindowTitle("Annotate — nomgui")
+        self.resize(980, 640)
+
+        self.open_folder_button = QPushButton("Open folder of glyphs…")
+        self.open_page_button = QPushButton("Cut glyphs from a page…")
+        self.sessions_button = QPushButton("Sessions…")
+        self.propose_button = QPushButton("Propose again")
+        self.propose_button.setToolTip("Ask the current model again (after changing the "
+                                       "model or the class set)")
+        self.join_button = QPushButton("Add labelled glyphs to the class set")
+        self.export_button = QPushButton("Export data set…")
+        top = QHBoxLayout()
+        for b in (self.open_folder_button, self.open_page_button, self.sessions_button,
+                  self.propose_button, self.join_button, self.export_button):
+            top.addWidget(b)
+        top.addStretch(1)
+
+        self.queue = QListWidget()
+        self.queue.setIconSize(QPixmap(40, 40).size())
+        self.queue.setMinimumWidth(260)
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignCenter)
+        self.image.setMinimumSize(240, 240)
+        self.image.setStyleSheet("background: white; border: 1px solid #aaa")
+        self.proposal_buttons = []
+        props = QVBoxLayout()
+        for i in range(TOP_K):
+            b = QPushButton()
+            b.setToolTip(f"Key {i + 1}: this glyph is this class")
+            b.clicked.connect(lambda _=False, i=i: self.pick(i))
+            self.proposal_buttons.append(b)
+            props.addWidget(b)
+        self.label_edit = QLineEdit()
+        self.label_edit.setPlaceholderText("type the right label, Enter (a new label makes a "
+                                           "new class)")
+        self.label_edit.returnPressed.connect(self.correct_typed)
+        self.accept_button = QPushButton("Accept (Enter)")
+        self.skip_button = QPushButton("Skip (S)")
+        self.undo_button = QPushButton("Undo (Ctrl+Z)")
+        self.accept_button.clicked.connect(self.accept_current)
+        self.skip_button.clicked.connect(self.skip_current)
+        self.undo_button.clicked.connect(self.undo)
+        actions = QHBoxLayout()
+        for b in (self.accept_button, self.skip_button, self.undo_button):
+            actions.addWidget(b)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        right = QVBoxLayout()
+        right.addWidget(self.image, 2)
+        right.addLayout(props)
+        right.addWidget(self.label_edit)
+        right.addLayout(actions)
+        right.addWidget(self.info)
+        body = QHBoxLayout()
+        body.addWidget(self.queue, 1)
+        body.addLayout(right, 2)
+        self.status = QLabel("Open a folder of glyph images or cut glyphs from a page.")
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.status)
+
+        self.open_folder_button.clicked.connect(self.open_folder)
+        self.open_page_button.clicked.connect(self.open_page)
+        self.sessions_button.clicked.connect(self.choose_session)
+        self.propose_button.clicked.connect(self.propose)
+        self.join_button.clicked.connect(self.join_classset)
+        self.export_button.clicked.connect(self.export)
+        self.queue.currentItemChanged.connect(self._queue_selected)
+        recognizer.worker.proposed.connect(self._on_proposed)
+        # Enter (or a double click) on the queue accepts; the keys below do not fire while
+        # the label box has focus, since a line edit takes printable keys for itself.
+        self.queue.installEventFilter(self)
+        self.queue.itemDoubleClicked.connect(lambda _item: self.accept_current())
+        keys = [(QKeySequence(Qt.Key_S), self.skip_current), (QKeySequence.Undo, self.undo)]
+        keys += [(QKeySequence(str(i + 1)), lambda i=i: self.pick(i)) for i in range(TOP_K)]
+        for seq, slot in keys:
+            sc = QShortcut(seq, self)
+            sc.setContext(Qt.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
+        self._update()
+
+    def eventFilter(self, obj, event) -> bool:
+        if (obj is self.queue and event.type() == QEvent.KeyPress
+                and event.key() in (Qt.Key_Return, Qt.Key_Enter)):
+            self.accept_current()
+            return True
+        return super().eventFilter(obj, event)
+
+    # -- sessions --------------------------------------------------------------------------
+    def set_session(self, session: Session) -> None:
+        self.session = session
+        self.setWindowTitle(f"Annotate: {session.name} — nomgui")
+        completer = QCompleter(sorted(set(self.class_labels())), self)
+        completer.setCaseSensitivity(Qt.CaseInsensitive)
+        self.label_edit.setCompleter(completer)
+        self._rebuild()
+        if any(not i.proposals for i in session.items if i.decision == PENDING):
+            self.propose()
+
+    def _new_session(self, default: str) -> Session | None:
+        name, ok = QInputDialog.getText(self, "New annotation session", "Name:", text=default)
+        if not ok or not name.strip():
+            return None
+        try:
+            return self.store.create(name.strip())
+        except (AnnotationError, OSError) as exc:
+            QMessageBox.warning(self, "Annotate", str(exc))
+            return None
+
+    def open_folder(self, folder: Path | None = None) -> None:
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Folder of unlabelled glyphs")
+            if not chosen:
+                return
+            folder = Path(chosen)
+        session = self._new_session(Path(folder).name)
+        if session is None:
+            return
+        try:
+            problems = session.add_folder(Path(folder))
+        except (AnnotationError, OSError) as exc:
+            QMessageBox.warning(self, "Annotate", str(exc))
+            return
+        if problems:
+            QMessageBox.warning(self, "Annotate", f"{len(problems)} file(s) skipped:\n"
+                                + "\n".join(problems[:10]))
+        self.set_session(session)
+
+    def open_page(self, page: Path | None = None) -> PageDialog | None:
+        if page is None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Page image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
+            if not chosen:
+                return None
+            page = Path(chosen)
+        try:
+            dialog = PageDialog(Path(page), self)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Annotate", f"{Path(page).name} is not an image nomgui "
+                                f"can read ({exc.__class__.__name__})")
+            return None
+        if dialog.exec() != QDialog.Accepted:
+            return dialog
+        boxes = dialog.view.boxes()
+        if not boxes:
+            QMessageBox.warning(self, "Annotate", "No boxes: nothing was cut.")
+            return dialog
+        session = self.session or self._new_session(Path(page).stem)
+        if session is None:
+            return dialog
+        try:
+            session.add_boxes(Path(page), boxes)
+        except (AnnotationError, OSError) as exc:
+            QMessageBox.warning(self, "Annotate", str(exc))
+            return dialog
+        self.set_session(session)
+        return dialog
+
+    def choose_session(self) -> None:
+        sessions = self.store.list()
+        if not sessions:
+            QMessageBox.warning(self, "Annotate", "There are no annotation sessions yet.")
+            return
+        names = [f"{name}  ({folder.name})" for folder, name in sessions]
+        choice, ok = QInputDialog.getItem(self, "Annotation sessions", "Continue:", names, 0,
+                                          False)
+        if not ok:
+            return
+        folder = sessions[names.index(choice)][0]
+        try:
+            self.set_session(Session.open(folder))
+        except AnnotationError as exc:
+            QMessageBox.warning(self, "Annotate", str(exc))
+
+    # -- proposals -------------------------------------------------------------------------
+    def propose(self) -> None:
+        if self.session is None:
+            return
+        items = [(i.id, self.session.path(i)) for i in self.session.items
+                 if i.decision == PENDING]
+        if not items:
+            return
+        self.status.setText(f"asking the model about {len(items)} glyphs…")
+        self._request = self.recognizer.propose(items, TOP_K)
+
+    def _on_proposed(self, request: int, proposals: dict, errors: dict) -> None:
+        if request != self._request or self.session is None:
+            return
+        self.session.set_proposals({k: [list(p) for p in v] for k, v in proposals.items()},
+                                   {k: str(v) for k, v in errors.items()})
+        if errors and not proposals:
+            self.status.setText("No proposals: " + next(iter(errors.values())))
+        self._rebuild()
+
+    # -- decisions -------------------------------------------------------------------------
+    def _decide(self, decision: str, label: str = "") -> None:
+        if self.session is None or self.current is None:
+            return
+        try:
+            self.session.decide(self.current.id, decision, label)
+        except AnnotationError as exc:
+            self.info.setText(str(exc))
+            return
+        self.label_edit.clear()
+        self._rebuild()
+
+    def accept_current(self) -> None:
+        self._decide("accepted")
+
+    def pick(self, index: int) -> None:
+        if self.current is not None and index < len(self.current.proposals):
+            self._decide("corrected", str(self.current.proposals[index][0]))
+
+    def correct_typed(self) -> None:
+        self._decide("corrected", self.label_edit.text())
+
+    def skip_current(self) -> None:
+        self._decide("skipped")
+
+    def undo(self) -> None:
+        if self.session is None:
+            return
+        try:
+            item = self.session.undo()
+        except AnnotationError as exc:
+            self.info.setText(str(exc))
+            return
+        self._rebuild(select=item.id if item else None)
+
+    def join_classset(self) -> None:
+        if self.session is None:
+            return
+        todo = [i for i in self.session.labelled() if not i.in_classset]
+        if not todo:
+            self.info.setText("No new labelled glyphs to add.")
+            return
+        added = self.add_to_classset([(i.label, self.session.path(i)) for i in todo])
+        if added:
+            for i in todo[:added]:
+                i.in_classset = True
+            self.session.save()
+        self.info.setText(f"{added} glyph(s) added to the class set.")
+
+    def export(self, target: Path | None = None) -> int:
+        if self.session is None:
+            return 0
+        if target is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Export into (an empty folder)")
+            if not chosen:
+                return 0
+            target = Path(chosen)
+        try:
+            n = self.session.export(Path(target))
+        except (AnnotationError, OSError) as exc:
+            QMessageBox.warning(self, "Export", str(exc))
+            return 0
+        self.info.setText(f"Exported {n} labelled glyphs to {target} (class folders and "
+                          "manifest.csv; the trainer reads it with --dataset folder).")
+        return n
+
+    # -- view ------------------------------------------------------------------------------
+    def _rebuild(self, select: str | None = None) -> None:
+        self.queue.blockSignals(True)
+        self.queue.clear()
+        ordered: list[Item] = []
+        if self.session is not None:
+            done = [i for i in self.session.items if i.decision != PENDING]
+            ordered = self.session.queue() + done
+        for item in ordered:
+            if item.decision == PENDING:
+                text = (f"{item.proposals[0][0]}?  {100 * item.confidence:.0f}%"
+                        if item.proposals else f"(no proposal: {item.problem})"
+                        if item.problem else "(no proposal yet)")
+            else:
+                text = f"{item.decision}: {item.label}" if item.label else item.decision
+            row = QListWidgetItem(QIcon(_pixmap(self.session.path(item), 40)), text)
+            row.setData(Qt.UserRole, item.id)
+            self.queue.addItem(row)
+        self.queue.blockSignals(False)
+        target = select or (self.session.queue()[0].id if self.session and
+                            self.session.queue() else None)
+        for r in range(self.queue.count()):
+            if self.queue.item(r).data(Qt.UserRole) == target:
+                self.queue.setCurrentRow(r)
+                break
+        else:
+            self.current = None
+        self._queue_selected()
+        self._update()
+
+    def _queue_selected(self, *_: object) -> None:
+        row = self.queue.currentItem()
+        self.current = (self.session.get(row.data(Qt.UserRole))
+                        if row is not None and self.session is not None else None)
+        item = self.current
+        self.image.setPixmap(_pixmap(self.session.path(item), 220) if item else QPixmap())
+        for i, b in enumerate(self.proposal_buttons):
+            if item is not None and i < len(item.proposals):
+                label, p = item.proposals[i]
+                b.setText(f"{i + 1}   {label}   {100 * p:.1f}%")
+                b.setEnabled(True)
+            else:
+                b.setText(f"{i + 1}")
+                b.setEnabled(False)
+        if item is not None:
+            where = f"{Path(item.source).name}" + (f", box {item.box}" if item.box else "")
+            state = item.decision + (f" as {item.label}" if item.label else "")
+            self.info.setText(f"{item.id} from {where}: {state}")
+        QTimer.singleShot(0, self.queue.setFocus)
+
+    def _update(self) -> None:
+        has = self.session is not None
+        for b in (self.propose_button, self.join_button, self.export_button,
+                  self.accept_button, self.skip_button, self.undo_button):
+            b.setEnabled(has)
+        if has:
+            c = self.session.counts()
+            self.status.setText(f"{self.session.name}: {c['pending']} to do, "
+                                f"{c['accepted']} accepted, {c['corrected']} corrected, "
+                                f"{c['skipped']} skipped — saved as you go")
