@@ -295,6 +295,11 @@ class RunStore:
             raise RunError("choose the data folder (or tick Download for Omniglot)")
         if request.command == "evaluate" and not Path(request.init_from).is_file():
             raise RunError(f"model file {request.init_from} does not exist")
+        # The trainer runs in the run folder: relative paths would point somewhere else.
+        if request.data_root:
+            request.data_root = str(Path(request.data_root).expanduser().resolve())
+        if request.init_from:
+            request.init_from = str(Path(request.init_from).expanduser().resolve())
         stamp = time.strftime("%Y%m%d-%H%M%S")
         folder = self.root / stamp
         n = 1

@@ -280,8 +280,8 @@ class LossPlot(QWidget):
         pal = self.palette()
         p.fillRect(self.rect(), pal.color(QPalette.Base))
         fm = p.fontMetrics()
-        box = QRectF(fm.horizontalAdvance("0.000") + 10, 8,
-                     self.width() - fm.horizontalAdvance("100%") - 24,
+        left = fm.horizontalAdvance("0.000") + 10
+        box = QRectF(left, 8, self.width() - left - fm.horizontalAdvance("100%") - 12,
                      self.height() - fm.height() - 20)
         p.setPen(QPen(pal.color(QPalette.Mid)))
         p.drawRect(box)

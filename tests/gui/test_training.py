@@ -185,6 +185,17 @@ def test_request_command_lines():
     assert argv[:2] == ["meta-train", "--dataset"] and "--first-order" in argv
     assert argv[argv.index("--algo") + 1] == "maml" and "--json-progress" in argv
     pre = TrainRequest(command="pretrain", dataset="classset", split="all")
+    assert pre.describe().startswith("transfer on classset")
     argv = pre.argv(Path("/runs/r"), Path("/c"))
     assert pre.algo == "transfer" and "--algo" not in argv
     assert argv[argv.index("--data-root") + 1] == str(Path("/runs/r/data.zip"))
+
+
+def test_relative_paths_are_made_absolute(tmp_path, monkeypatch):
+    """The trainer runs inside the run folder, so a typed relative path must not reach it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    store = RunStore(tmp_path / "runs", tmp_path / "cache")
+    run = store.create(TrainRequest(dataset="folder", data_root="data"))
+    argv = run.info.argv
+    assert argv[argv.index("--data-root") + 1] == str(tmp_path / "data")
