@@ -9,11 +9,15 @@ For ProtoNet and for MAML first and second order with 1 and 5 inner steps (5-way
   same run and interleaved step by step, of a straightforward reference that loops over the
   tasks in Python (``torch.autograd.grad`` inner loop, as most MAML code does). The two
   compute the same loss; the script checks it on one batch before timing.
-* FLOP per step counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward
-  and backward, second-order terms included), the achieved FLOP/s, and that as a fraction
-  of this machine's measured float32 matmul FLOP/s (2048 x 2048, median of 20).
-* peak memory of a step: the rise of the process's peak resident size over the step, each
-  configuration measured in a fresh subprocess so earlier ones do not mask it.
+* FLOP per step counted by ``torch.utils.flop_counter`` on the reference (convolutions and
+  matmuls, forward and backward, second-order terms included), the achieved FLOP/s, and
+  that as a fraction of this machine's measured float32 matmul FLOP/s (2048 x 2048, median
+  of 20).
+* peak memory of a step (Linux): the rise of the resident size above its level before the
+  steps, each configuration in a fresh subprocess with the peak reset after data loading.
+
+ProtoNet's reference is not bit-for-bit the same loss: in training, batch norm takes its
+statistics over the images of one task instead of all 16 (the "loss diff" column).
 
 Medians over --repeats timed steps after --warmup.
 """
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -112,15 +115,24 @@ def timed_step(learner, sampler, opt, reference: bool) -> float:
     return time.perf_counter() - t
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
 def memory_child(args: argparse.Namespace, label: str) -> None:
-    """In a fresh process: peak RSS rise (MiB) over --warmup + 3 steps of ``label``."""
+    """In a fresh process: how far the resident size rises above its level before the
+    steps (MiB), over --warmup + 3 steps of ``label``. Linux: the peak (VmHWM) is reset
+    after loading the data, so the data loading's own peak does not count."""
     splits = make_splits(load_omniglot(args.data_root, 28, cache_dir=args.cache_dir), "seed")
     learner, sampler, opt = setup(label, splits)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    base = _status_kib("VmRSS")
     for _ in range(args.warmup + 3):
         timed_step(learner, sampler, opt, reference=False)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rise_mib": (peak - base) / 1024}))
+    print(json.dumps({"peak_rise_mib": (_status_kib("VmHWM") - base) / 1024}))
 
 
 def main() -> None:
@@ -146,10 +158,12 @@ def main() -> None:
         learner, sampler, opt = setup(label, splits)
         ep = sampler.sample()
         # the reference computes the same loss (with graph: its inner loop needs autograd)
-        diff = abs(float(learner.loss(ep)[0].detach()) - float(reference_loss(learner, ep)))
+        diff = abs(float(learner.loss(ep)[0].detach())
+                   - float(reference_loss(learner, ep).detach()))
+        # FLOPs are counted on the per-task reference: the same arithmetic, while the counter
+        # over-counts convolutions under vmap (they become grouped convolutions).
         with FlopCounterMode(display=False) as counter:
-            loss, _ = learner.loss(ep)
-            loss.backward()
+            reference_loss(learner, ep).backward()
         flops = counter.get_total_flops()
         times: dict[bool, list[float]] = {False: [], True: []}
         for r in range(args.warmup + args.repeats):
