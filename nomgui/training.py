@@ -19,7 +19,6 @@ the trainer checkpoints on its own, and a run whose process is gone without its 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -231,9 +230,8 @@ class Run:
         """running | finished | stopped | failed | evaluated."""
         if self.running():
             return "running"
-        events = read_events(self.folder / PROGRESS)
         if self.request.command == "evaluate":
-            return "evaluated" if any("mean" in e for e in events) else "failed"
+            return "evaluated" if any("mean" in e for e in self.all_events()) else "failed"
         done = [e for e in self.events() if e.get("event") == "done"]
         return done[-1]["status"] if done else "failed"
 
@@ -401,6 +399,7 @@ class RunMonitor(QObject):
         super().__init__(parent)
         self.run = run
         self._offsets = {PROGRESS: 0, STDERR: 0}
+        self.events: list[dict[str, Any]] = []  # every progress event read so far
         self._partial = ""
         self._timer = QTimer(self, interval=interval_ms)
         self._timer.timeout.connect(self.poll)
@@ -431,8 +430,12 @@ class RunMonitor(QObject):
         self._partial = lines.pop()  # an unfinished line waits for the next poll
         for line in lines:
             if line.startswith("{"):
-                with contextlib.suppress(json.JSONDecodeError):  # not one of the trainer's
-                    self.event.emit(json.loads(line))
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:  # not one of the trainer's lines
+                    continue
+                self.events.append(event)
+                self.event.emit(event)
         err = self._read_new(STDERR)
         if err:
             self.stderr.emit(err)

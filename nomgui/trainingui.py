@@ -344,6 +344,7 @@ class RunsWindow(QWidget):
         self.runs: list[Run] = []
         self.monitors: dict[str, RunMonitor] = {}
         self.selected: Run | None = None
+        self._events: list[dict] = []  # the selected run's progress events
 
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
@@ -467,7 +468,11 @@ class RunsWindow(QWidget):
             req = run.request
             self.heading.setText(f"<b>{run.info.title}</b> — {run.status()}<br>"
                                  f"<small>python -m trainer {' '.join(run.info.argv)}</small>")
-            events = run.all_events()
+            mon = self.monitors.get(run.info.id)
+            # A followed run's events live in its monitor (extended as lines arrive, never
+            # re-read); a finished run's are read once here.
+            events = mon.events if mon is not None else run.all_events()
+            self._events = events
             self._draw(events)
             for e in events:
                 self._log_event(e)
@@ -514,7 +519,7 @@ class RunsWindow(QWidget):
 
     def _on_event(self, run_id: str, event: dict) -> None:
         if self.selected is not None and self.selected.info.id == run_id:
-            self._draw(self.selected.all_events())
+            self._draw(self._events)  # the monitor's list already holds ``event``
             self._log_event(event)
 
     def _on_stderr(self, run_id: str, text: str) -> None:
