@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,8 @@ from nomgui.training import Run, RunError, RunStore
 from nomgui.trainingui import RunsWindow, TrainingDialog
 
 TOP_K = 5
-DEFAULT_MODEL = "protonet-omniglot.pt"  # for drawings; the Nôm model is a menu away
+DEFAULT_MODEL = "protonet-omniglot.pt"  # for drawings
+NOM_MODEL = "protonet-nom.pt"  # chosen for class sets of CJK characters
 STARTER_SETS = {"digits": "Starter: digits", "nom": "Starter: Nôm"}
 DEBOUNCE_MS = 150
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
@@ -561,6 +563,9 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, summary: ModelSummary) -> None:
         self.model = summary
         self.settings.setValue("model/path", str(summary.path))
+        if self.classset is not None:  # remembered per class set, chosen again on opening it
+            self.settings.setValue(f"classset-model/{self.classset.folder.name}",
+                                   str(summary.path))
         for act in self.model_group.actions():
             act.setChecked(act.data() == str(summary.path))
         self.model_status.setText(f"model: {summary.algo} ({summary.accuracy})")
@@ -607,6 +612,23 @@ class MainWindow(QMainWindow):
         self.settings.setValue("classset/folder", str(cs.folder))
         self._reload_class_list()
         self.schedule_refit()
+        wanted = self._model_for_classset(cs)
+        if wanted is not None and (self.model is None or wanted.path != self.model.path):
+            self.select_model(wanted)  # its load refits the class set
+
+    def _model_for_classset(self, cs: ClassSet) -> ModelSummary | None:
+        """The model this class set was last used with; for a set never used before whose
+        classes are mostly CJK characters (Nôm, Hán), the bundled Nôm model."""
+        remembered = str(self.settings.value(f"classset-model/{cs.folder.name}", ""))
+        found = next((m for m in self.models if str(m.path) == remembered), None)
+        if found is not None or remembered:
+            return found
+        cjk = sum(1 for c in cs.classes
+                  if c.char and unicodedata.name(c.char[0], "").startswith("CJK"))
+        if cs.classes and 2 * cjk >= len(cs.classes):
+            return next((m for m in self.models if m.bundled and m.path.name == NOM_MODEL),
+                        None)
+        return None
 
     def _reload_class_list(self, select_id: str | None = None) -> None:
         cs = self.classset

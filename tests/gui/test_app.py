@@ -212,6 +212,9 @@ def test_nom_starter_set_readings_and_find(make_window, dialogs, qtbot, tmp_path
     assert "Starter: Nôm" in sets
     w._open_folder(sets["Starter: Nôm"])
     assert len(w.classset.classes) == 20
+    # a set of CJK characters opens with the Nôm model (the digits keep theirs)
+    qtbot.waitUntil(lambda: w.model.path.name == "protonet-nom.pt" and w.fitted,
+                    timeout=30000)
     w.find_box.setText("nguoi")  # without diacritics
     visible = [w.class_list.item(i).text() for i in range(w.class_list.count())
                if not w.class_list.item(i).isHidden()]
@@ -230,3 +233,6 @@ def test_nom_starter_set_readings_and_find(make_window, dialogs, qtbot, tmp_path
     assert "một" in w.candidates.item(0, 2).text()
     w.copy_candidate(0)  # the character itself, not the class name, goes to the clipboard
     assert w.statusBar().currentMessage() == "copied '𠬠'"
+    w._open_folder(sets["Starter: digits"])
+    qtbot.waitUntil(lambda: w.model.path.name == "protonet-omniglot.pt" and w.fitted,
+                    timeout=30000)
