@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-from nomgui.classset import safe_folder_name
+from nomgui.classset import atomic_write, safe_folder_name
 
 SESSION_FILE = "session.json"
 SCHEMA = 1
@@ -56,15 +56,6 @@ class Item:
     @property
     def confidence(self) -> float:
         return float(self.proposals[0][1]) if self.proposals else 0.0
-
-
-def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Session:
@@ -100,9 +91,10 @@ class Session:
                                   ) from exc
 
     def save(self) -> None:
-        _atomic_json(self.folder / SESSION_FILE, {
+        atomic_write(self.folder / SESSION_FILE, json.dumps({
             "schema": SCHEMA, "name": self.name, "created": self.created,
-            "items": [asdict(i) for i in self.items], "history": self.history[-500:]})
+            "items": [asdict(i) for i in self.items], "history": self.history[-500:]},
+            ensure_ascii=False, indent=1).encode("utf-8"))
 
     def path(self, item: Item) -> Path:
         return self.folder / "glyphs" / item.file

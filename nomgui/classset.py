@@ -50,7 +50,8 @@ class GlyphClass:
         return f"{self.char} {self.name}" if self.char and self.char != self.name else self.name
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a kill leaves the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -160,7 +161,7 @@ class ClassSet:
         data = {"schema": SCHEMA_VERSION, "name": self.name,
                 "classes": [{"id": c.id, "name": c.name, "char": c.char,
                              "examples": c.examples} for c in self.classes]}
-        _atomic_write(self.folder / MANIFEST,
+        atomic_write(self.folder / MANIFEST,
                       json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
 
     # -- editing -----------------------------------------------------------------------
@@ -192,7 +193,7 @@ class ClassSet:
         if not glyph.has_ink():
             raise ClassSetError("the glyph is empty: draw or load something first")
         fname = f"{_new_id('e')}.png"
-        _atomic_write(self.folder / cls.id / fname, glyph.to_png())
+        atomic_write(self.folder / cls.id / fname, glyph.to_png())
         cls.examples.append(fname)
         return fname
 

@@ -32,6 +32,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from nomgui.classset import atomic_write
+
 _CHILDREN: dict[int, subprocess.Popen] = {}  # trainer processes this app started
 _DETACH: dict[str, Any] = (
     {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
@@ -209,9 +211,7 @@ class Run:
             raise RunError(f"{folder.name}: the run's record is unreadable ({exc})") from exc
 
     def save(self) -> None:
-        tmp = self.folder / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self.info), indent=2), encoding="utf-8")
-        os.replace(tmp, self.folder / RUN_FILE)
+        atomic_write(self.folder / RUN_FILE, json.dumps(asdict(self.info), indent=2).encode())
 
     # -- state -----------------------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:
@@ -363,13 +363,9 @@ class RunStore:
         """Copy the run's best model into the user's models folder (the Model menu)."""
         if not run.model_path.exists():
             raise RunError("this run has no model yet (it saves one at its first validation)")
-        models_dir.mkdir(parents=True, exist_ok=True)
         req = run.request
-        name = f"{req.algo}-{req.dataset}-{run.info.id}.pt"
-        target = models_dir / name
-        tmp = target.with_suffix(".pt.tmp")
-        shutil.copyfile(run.model_path, tmp)
-        os.replace(tmp, target)
+        target = models_dir / f"{req.algo}-{req.dataset}-{run.info.id}.pt"
+        atomic_write(target, run.model_path.read_bytes())
         run.info.registered = str(target)
         run.save()
         return target
