@@ -197,6 +197,10 @@ class Run:
 
     def __init__(self, folder: Path, info: RunInfo) -> None:
         self.folder, self.info = folder, info
+        # The progress file is read at most once per Run object: the runs list builds new
+        # objects on each refresh, and a followed run's new lines come from its monitor.
+        self._events: list[dict[str, Any]] | None = None
+        self._final = False
 
     @property
     def request(self) -> TrainRequest:
@@ -216,12 +220,17 @@ class Run:
     # -- state -----------------------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:
         """Events of the latest start (a resume appends a new ``start``)."""
-        events = read_events(self.folder / PROGRESS)
+        events = self.all_events()
         starts = [i for i, e in enumerate(events) if e.get("event") == "start"]
         return events[starts[-1]:] if starts else events
 
     def all_events(self) -> list[dict[str, Any]]:
-        return read_events(self.folder / PROGRESS)
+        if self._events is None or not self._final:
+            # Checked before reading: once the process is gone, every line it wrote is there;
+            # while it runs the file still grows, so it is read again next time.
+            self._final = not self.running()
+            self._events = read_events(self.folder / PROGRESS)
+        return self._events
 
     def running(self) -> bool:
         return _alive(self.info.pid, self.folder)
@@ -256,7 +265,7 @@ class Run:
     def accuracy_text(self) -> str:
         ev = self.info.evaluation
         if self.request.command == "evaluate":
-            found = [e for e in read_events(self.folder / PROGRESS) if "mean" in e]
+            found = [e for e in self.all_events() if "mean" in e]
             ev = found[-1] if found else None
         if ev:
             return (f"{ev['mean']:.2f} ± {ev['ci95']:.2f}% ({ev['way']}-way "

@@ -146,22 +146,22 @@ class Dist:
             raise error
         return result if self.is_main else fn()
 
-    def wrap(self, learner: nn.Module) -> Callable[[Any], tuple[torch.Tensor, torch.Tensor]]:
-        """The function a training step calls for (loss, accuracy).
+    def wrap(self, learner: nn.Module
+             ) -> tuple[Callable[[Any], tuple[torch.Tensor, torch.Tensor]], bool]:
+        """The function a training step calls for (loss, accuracy), and whether the engine
+        must call :meth:`average_gradients` after backward.
 
         DDP for learners that allow it (``ddp_compatible``); it averages gradients during
-        backward, overlapping communication with computation. Otherwise the plain learner,
-        and the engine calls :meth:`average_gradients` after backward.
+        backward, overlapping communication with computation. Otherwise the plain learner
+        with an explicit all-reduce (in a world of one, neither).
         """
-        if self.enabled and getattr(learner, "ddp_compatible", False):
+        if not self.enabled:
+            return learner.loss, False
+        if getattr(learner, "ddp_compatible", False):
             device = next(learner.parameters()).device
-            ddp = nn.parallel.DistributedDataParallel(
-                learner, device_ids=[device] if device.type == "cuda" else None)
-            return ddp
-        return learner.loss
-
-    def needs_manual_allreduce(self, learner: nn.Module) -> bool:
-        return self.enabled and not getattr(learner, "ddp_compatible", False)
+            return nn.parallel.DistributedDataParallel(
+                learner, device_ids=[device] if device.type == "cuda" else None), False
+        return learner.loss, True
 
     def _device(self) -> torch.device:
         # NCCL collectives need CUDA tensors; gloo takes CPU ones.

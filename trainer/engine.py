@@ -121,8 +121,7 @@ def train(
             torch.set_rng_state(state["torch_rng"])
         step, best_val, best_step = state["step"], state["best_val"], state["best_step"]
     dist.broadcast_module(learner)  # every rank starts from rank 0's weights
-    step_loss = dist.wrap(learner)
-    manual_allreduce = dist.needs_manual_allreduce(learner)
+    step_loss, manual_allreduce = dist.wrap(learner)
     if dist.is_main:
         (run_dir / "config.json").write_text(json.dumps(
             {"train_config": cfg.to_dict(), "learner": learner.config(),
