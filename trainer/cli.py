@@ -24,7 +24,7 @@ from trainer.data.splits import SPLITS, make_splits
 from trainer.distributed import Dist
 from trainer.evaluate import evaluate
 from trainer.learners import LEARNERS
-from trainer.runtime import resolve_device, tune_allocator
+from trainer.runtime import configure_device, resolve_device, tune_allocator
 
 EXIT_USER_ERROR = 2
 
@@ -273,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             if distributed.launched_by_torchrun():
                 raise ValueError("evaluate runs in one process: start it without torchrun")
-            return cmd_evaluate(args, resolve_device(args.device))
+            device = resolve_device(args.device)
+            configure_device(device)
+            return cmd_evaluate(args, device)
         dist, device = distributed.init(args.device)
+        configure_device(device)
         return cmd_train(args, device, dist)
     except (DataError, ckpt.ModelFileError, engine.RunError, ValueError) as exc:
         if dist.is_main:  # these are raised on every rank alike: say it once

@@ -35,3 +35,13 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for, but this torch sees no CUDA GPU")
     return device
+
+
+def configure_device(device: torch.device) -> None:
+    """Per-device settings for a training or evaluation process.
+
+    On CUDA, cuDNN's autotuner picks the fastest convolution for each shape; a run sees few
+    shapes (one per episode size, batched tasks included), so the one-off search pays.
+    """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
