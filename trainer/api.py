@@ -58,6 +58,8 @@ class ModelInfo:
     def headline_accuracy(self) -> str:
         """E.g. '5-way 1-shot 98.1 +- 0.3% (omniglot test)', or the validation score."""
         for e in self.metrics.get("evaluations", []):
+            if e.get("protocol", "episodes") != "episodes":
+                continue  # e.g. a 423-way all-classes result: not a few-shot figure
             return (f"{e['way']}-way {e['shot']}-shot {e['mean']:.1f} +- {e['ci95']:.1f}% "
                     f"({e['dataset']} {e['part']})")
         val = self.metrics.get("val_acc")

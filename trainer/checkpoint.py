@@ -13,7 +13,11 @@ exact resume; it is also a valid model file.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import pickle
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,53 @@ def model_payload(learner: Learner, *, train_config: dict[str, Any] | None = Non
 def save(payload: dict[str, Any], path: Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save(payload, Path(path))
+
+
+def evaluation_key(record: dict[str, Any]) -> tuple:
+    """What makes two recorded evaluations the same measurement (the newer one replaces)."""
+    return (record.get("protocol", "episodes"), record["dataset"], record["split"],
+            record["part"], record["way"], record["shot"])
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of one file between processes on this machine.
+
+    The lock file lives in the temp folder (keyed by the file's path), not beside the
+    model, which is replaced atomically and so cannot carry the lock itself. Where there
+    is no ``fcntl`` (Windows) the re-read just before writing still keeps the window short.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    key = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"nomgui-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def record_evaluation(path: Path, record: dict[str, Any]) -> None:
+    """Store ``record`` in the model file's ``metrics["evaluations"]``, replacing an earlier
+    record of the same measurement (:func:`evaluation_key`).
+
+    The file is read again under a lock just before it is written, so evaluations of one
+    model run side by side (they take minutes) all land instead of the last one winning.
+    """
+    with _exclusive(path):
+        payload = read(path)
+        if payload["format"] != MODEL_FORMAT:
+            raise ModelFileError("evaluations are recorded in model files (best.pt), not in "
+                                 "training checkpoints")
+        key = evaluation_key(record)
+        kept = [e for e in payload["metrics"].get("evaluations", [])
+                if evaluation_key(e) != key]
+        payload["metrics"]["evaluations"] = [*kept, record]
+        save(payload, path)
 
 
 def read(path: Path) -> dict[str, Any]:

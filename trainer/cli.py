@@ -22,7 +22,7 @@ from trainer.config import TrainConfig
 from trainer.data import DATASETS, DataError, load_dataset
 from trainer.data.splits import SPLITS, make_splits
 from trainer.distributed import Dist
-from trainer.evaluate import evaluate
+from trainer.evaluate import all_classes_accuracy, evaluate
 from trainer.learners import LEARNERS
 from trainer.runtime import configure_device, resolve_device, tune_allocator
 
@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=1000)
     p.add_argument("--eval-inner-steps", type=int,
                    help="MAML family: adaptation steps (default: the model's own setting)")
+    p.add_argument("--finetune-steps", type=int,
+                   help="transfer: head fine-tuning steps (default: the model's own)")
+    p.add_argument("--finetune-backbone", action="store_true",
+                   help="transfer: fine-tune the whole network, not only a new head")
+    w = p.add_argument_group(
+        "all classes at once (the seminar's transfer protocol)",
+        "instead of episodes, one task over every class of the split part: each class's "
+        "images are shuffled (--seed) into training, validation and test images")
+    w.add_argument("--all-classes", action="store_true")
+    w.add_argument("--train-per-class", type=int, default=10)
+    w.add_argument("--val-per-class", type=int, default=4)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--record", action="store_true",
                    help="store the result in the model file (shown by the app)")
@@ -229,33 +240,48 @@ def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int
     return 0 if result.status == "finished" else 130
 
 
+def _override_hparams(learner: Any, payload: dict, args: argparse.Namespace) -> None:
+    """Apply evaluate's per-learner flags, refusing those the model's learner lacks."""
+    flags = {"eval_inner_steps": args.eval_inner_steps, "finetune_steps": args.finetune_steps,
+             "finetune_backbone": args.finetune_backbone or None}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name not in learner.hparams:
+            raise ValueError(f"--{name.replace('_', '-')} does not apply to a "
+                             f"{payload['learner']['algo']} model")
+        learner.hparams[name] = value
+
+
 def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
     learner, payload = ckpt.load_learner(args.model, device)
-    if args.eval_inner_steps is not None:
-        if "eval_inner_steps" not in learner.hparams:
-            raise ValueError(f"--eval-inner-steps applies to the MAML family, not "
-                             f"{payload['learner']['algo']}")
-        learner.hparams["eval_inner_steps"] = args.eval_inner_steps
+    _override_hparams(learner, payload, args)
     size = payload["learner"]["backbone"].get("image_size", 28)
     glyphs = load_dataset(args.dataset, args.data_root, size=size, cache_dir=args.cache_dir,
                           download=args.download)
     part = make_splits(glyphs, args.split).part(args.part)
-    result = evaluate(learner, part, way=args.way, shot=args.shot, query=args.query,
-                      episodes=args.episodes, seed=args.seed, device=device)
+    result: Any
+    if args.all_classes:
+        result = all_classes_accuracy(learner, part, train_per_class=args.train_per_class,
+                                      val_per_class=args.val_per_class, seed=args.seed,
+                                      device=device)
+        numbers = {"protocol": "all-classes", "mean": result.test, "ci95": result.test_ci95,
+                   "way": result.classes, "shot": result.train_per_class, **result.to_dict()}
+    else:
+        result = evaluate(learner, part, way=args.way, shot=args.shot, query=args.query,
+                          episodes=args.episodes, seed=args.seed, device=device)
+        numbers = {"protocol": "episodes", **result.to_dict()}
     record = {"model": str(args.model), "algo": payload["learner"]["algo"],
               "dataset": args.dataset, "split": args.split, "part": args.part,
               "eval_inner_steps": learner.hparams.get("eval_inner_steps"),
-              **result.to_dict()}
+              **{k: learner.hparams[k] for k in ("finetune_steps", "finetune_backbone")
+                 if k in learner.hparams},
+              **numbers}
     if args.record:
         if payload["format"] != ckpt.MODEL_FORMAT:
             raise ckpt.ModelFileError("--record writes into model files (best.pt), "
                                       "not into training checkpoints")
-        evals = [e for e in payload["metrics"].get("evaluations", [])
-                 if (e["dataset"], e["split"], e["part"], e["way"], e["shot"])
-                 != (args.dataset, args.split, args.part, args.way, args.shot)]
-        payload["metrics"]["evaluations"] = [*evals, {k: v for k, v in record.items()
-                                                      if k != "model"}]
-        ckpt.save(payload, args.model)
+        ckpt.record_evaluation(args.model, {k: v for k, v in record.items() if k != "model"})
     print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
           f"{args.split}/{args.part}: {result}")
     return 0

@@ -94,3 +94,87 @@ def classification_accuracy(learner: Learner, glyphs: GlyphSet, device: torch.de
     finally:
         learner.train(was_training)
     return 100.0 * correct / max(len(glyphs.labels), 1)
+
+
+@dataclass(frozen=True)
+class AllClassesResult:
+    """One N-way task over every class of a split (percent; CI over test images)."""
+
+    val: float
+    test: float
+    test_ci95: float
+    classes: int
+    train_per_class: int
+    val_per_class: int
+    test_images: int
+
+    def __str__(self) -> str:
+        return (f"{self.classes}-way, {self.train_per_class} training images per class: "
+                f"test {self.test:.2f} +- {self.test_ci95:.2f}% ({self.test_images} images), "
+                f"validation {self.val:.2f}%")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def split_each_class(glyphs: GlyphSet, sizes: tuple[int, ...], seed: int
+                     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffle each class's images (seeded) and cut them into consecutive parts.
+
+    Returns one (x float (M, 1, H, W), y int64 (M,)) per entry of ``sizes`` and a last part
+    with the remaining images. Every class needs more than ``sum(sizes)`` images.
+    """
+    counts, offsets = glyphs.counts(), glyphs.offsets()
+    need = sum(sizes) + 1
+    if int(counts.min()) < need:
+        raise ValueError(f"every class needs at least {need} images for this protocol; "
+                         f"the smallest has {int(counts.min())}")
+    g = torch.Generator().manual_seed(seed)
+    bounds = [0, *torch.tensor(sizes).cumsum(0).tolist(), None]
+    rows: list[list[torch.Tensor]] = [[] for _ in range(len(sizes) + 1)]
+    for c in range(glyphs.num_classes):
+        perm = torch.randperm(int(counts[c]), generator=g) + offsets[c]
+        for i in range(len(rows)):
+            rows[i].append(perm[bounds[i]:bounds[i + 1]])
+    parts = []
+    for r in rows:
+        index = torch.cat(r)
+        parts.append((glyphs.images[index].unsqueeze(1).float().div_(255.0),
+                      glyphs.labels[index]))
+    return parts
+
+
+def all_classes_accuracy(learner: Learner, glyphs: GlyphSet, *, train_per_class: int = 10,
+                         val_per_class: int = 4, seed: int = 0,
+                         device: torch.device | str = "cpu", batch: int = 512
+                         ) -> AllClassesResult:
+    """The seminar's transfer protocol, for any learner: adapt to ALL classes of ``glyphs``
+    at once from ``train_per_class`` images each, then classify the rest among all of them.
+
+    Of each class's images (seeded shuffle), ``train_per_class`` are the support set,
+    ``val_per_class`` the validation set and the rest the test set (Omniglot's 20
+    drawings: 10 / 4 / 6). Validation is reported beside test so that any choice made
+    on it (fine-tuning steps, say) is made without looking at test.
+    """
+    (sx, sy), (vx, vy), (tx, ty) = split_each_class(glyphs, (train_per_class, val_per_class),
+                                                    seed)
+    was_training = learner.training
+    learner.eval()
+    try:
+        classify = learner.adapt(sx.to(device), sy.to(device), glyphs.num_classes)
+
+        def accuracy(x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+            correct = 0
+            with torch.no_grad():
+                for start in range(0, len(y), batch):
+                    logits = classify(x[start:start + batch].to(device))
+                    correct += int((logits.argmax(-1).cpu() == y[start:start + batch]).sum())
+            return correct / max(len(y), 1), len(y)
+
+        val, _ = accuracy(vx, vy)
+        test, n = accuracy(tx, ty)
+    finally:
+        learner.train(was_training)
+    ci = 1.96 * math.sqrt(test * (1 - test) / n) if n else 0.0  # binomial, over images
+    return AllClassesResult(100 * val, 100 * test, 100 * ci, glyphs.num_classes,
+                            train_per_class, val_per_class, n)

@@ -63,3 +63,29 @@ def test_weights_that_do_not_fit(model_file, tmp_path):
     torch.save(payload, tmp_path / "mismatch.pt")
     with pytest.raises(ModelFileError, match="do not fit"):
         load_model(tmp_path / "mismatch.pt")
+
+
+def _record(way: int, mean: float = 50.0) -> dict:
+    return {"protocol": "episodes", "dataset": "omniglot", "split": "seed", "part": "test",
+            "way": way, "shot": 1, "mean": mean, "ci95": 1.0}
+
+
+def test_recorded_evaluations_replace_the_same_measurement_only(model_file):
+    ckpt.record_evaluation(model_file, _record(5, 50.0))
+    ckpt.record_evaluation(model_file, _record(20, 40.0))
+    ckpt.record_evaluation(model_file, _record(5, 60.0))  # the same measurement, again
+    ckpt.record_evaluation(model_file, {**_record(5, 70.0), "protocol": "all-classes"})
+    evals = model_info(model_file).metrics["evaluations"]
+    assert sorted((e["protocol"], e["way"], e["mean"]) for e in evals) == [
+        ("all-classes", 5, 70.0), ("episodes", 5, 60.0), ("episodes", 20, 40.0)]
+    assert model_info(model_file).headline_accuracy.startswith("20-way")  # not all-classes
+
+
+def test_evaluations_recorded_side_by_side_all_land(model_file):
+    """Two evaluations of one model finishing together must not overwrite each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda w: ckpt.record_evaluation(model_file, _record(w)), range(2, 18)))
+    assert sorted(e["way"] for e in model_info(model_file).metrics["evaluations"]) == list(
+        range(2, 18))

@@ -85,3 +85,23 @@ def test_nom_train_and_evaluate_on_nom_only(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["split"] == "nom-only" and record["episodes"] == 10
     assert model_info(out / "best.pt").clean_print  # the app will clean loaded scans too
+
+
+def test_all_classes_protocol(glyph_tree, tmp_path, capsys):
+    """The seminar's transfer protocol: one task over every test class, 10/4/6 images."""
+    out = tmp_path / "pre"
+    assert main(["pretrain", "--steps", "2", "--batch", "16", "--val-every", "2",
+                 "--out", str(out), *_common(glyph_tree, tmp_path)]) == 0
+    evaluate = ["evaluate", "--model", str(out / "best.pt"), "--all-classes", "--json",
+                "--record", "--finetune-steps", "20", *_common(glyph_tree, tmp_path)]
+    assert main(evaluate) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    test_classes = 9  # 15% of the 60 generated classes (the seed split of other data)
+    assert record["protocol"] == "all-classes" and record["way"] == test_classes
+    assert record["test_images"] == test_classes * 6 and record["finetune_steps"] == 20
+    assert 0 <= record["val"] <= 100 and record["mean"] == record["test"]
+    assert model_info(out / "best.pt").metrics["evaluations"][-1]["way"] == test_classes
+    assert main([*evaluate, "--train-per-class", "16"]) == 2  # 16 + 4 leaves no test image
+    assert "at least 21 images" in capsys.readouterr().err
+    assert main([*evaluate, "--eval-inner-steps", "2"]) == 2  # not a MAML model
+    assert "does not apply to a transfer model" in capsys.readouterr().err
