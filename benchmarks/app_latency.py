@@ -9,6 +9,10 @@
   debounce included (what a user waits), median of --strokes strokes, for class sets of 20
   and of 1,000 classes (2 examples each: Omniglot drawings when --data-root is given, else
   generated glyphs).
+* per bundled model, through the trainer facade the app uses (``trainer.api``, no Qt):
+  model file load, fit to 20 and to 1,000 classes (2 examples each), and predict (one
+  glyph's top 5 against the 1,000 classes); medians of --repeats runs. This is the work
+  the app's worker thread does; the GUI thread never waits on it.
 """
 
 from __future__ import annotations
@@ -132,11 +136,46 @@ def stroke_latency(n_classes: int, strokes: int, data_root: Path | None) -> dict
             "debounce_ms": 150}
 
 
+def facade_timings(data_root: Path | None, repeats: int) -> list[dict]:
+    import torch
+
+    from trainer.api import load_model, normalize_glyph
+
+    sets = {n: example_images(n, data_root) for n in (20, 1000)}
+    prepared = {n: ([normalize_glyph(g.image) for _, gs in cls for g in gs],
+                    [name for name, gs in cls for _ in gs]) for n, cls in sets.items()}
+    probe = prepared[1000][0][0]
+
+    def median_s(fn) -> float:
+        fn()  # warm-up: first calls allocate and pick kernels
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    rows = []
+    for path in sorted((REPO / "resources" / "models").glob("*.pt")):
+        model = load_model(path)
+        fitted = model.fit(*prepared[1000])
+        rows.append({
+            "model": path.name,
+            "load_ms": round(1000 * median_s(lambda p=path: load_model(p)), 1),
+            "fit_20_ms": round(1000 * median_s(lambda m=model: m.fit(*prepared[20])), 1),
+            "fit_1000_ms": round(1000 * median_s(lambda m=model: m.fit(*prepared[1000])), 1),
+            "predict_1000_ms": round(1000 * median_s(lambda f=fitted: f.top_k(probe)), 2),
+            "threads": torch.get_num_threads(),
+        })
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", type=Path)
     p.add_argument("--launches", type=int, default=5)
     p.add_argument("--strokes", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=5, help="facade timings: runs per figure")
     p.add_argument("--child-launch", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child_launch is not None:
@@ -152,6 +191,7 @@ def main() -> None:
         "launch_to_window_shown_s_median": round(
             statistics.median(x["shown_s"] for x in launches), 3),
         "class_sets": [stroke_latency(n, args.strokes, args.data_root) for n in (20, 1000)],
+        "facade": facade_timings(args.data_root, args.repeats),
     }
     print(json.dumps(result, indent=2))
 

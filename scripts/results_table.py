@@ -1,12 +1,14 @@
-"""Print the README's results table for the bundled models, from their recorded evaluations.
+"""Print the README's results tables for the bundled models, from their recorded evaluations.
 
     python scripts/results_table.py [--rerun --data-root DATA] [--models resources/models]
 
-Each number comes from ``nomgui-train evaluate --record`` on the shipped model file (the
+Every number comes from ``nomgui-train evaluate --record`` on the shipped model file (the
 evaluation is stored in the file). ``--rerun`` evaluates every model again first, with
-the same command, on the data set and split it was trained on (Omniglot: 5/20-way,
-1/5-shot, 15 queries; Nôm: 5-way 1/5-shot and 20-way 1-shot, 5 queries, on `seed` and
-`nom-only`), 1,000 seeded episodes each.
+that command, on the data set and split it was trained on: Omniglot 5/20-way, 1/5-shot,
+15 queries, and for transfer models also the all-classes protocol (``--all-classes``);
+Nôm 5-way 1/5-shot and 20-way 1-shot, 5 queries, on ``seed`` and ``nom-only``; 1,000
+seeded episodes each. Models in subfolders (``lake/``) are included; the app lists only
+the top folder's.
 """
 
 from __future__ import annotations
@@ -19,10 +21,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PROTOCOLS = {  # data set -> (splits, [(way, shot)], query)
-    "omniglot": (["seed"], [(5, 1), (5, 5), (20, 1), (20, 5)], 15),
-    "nom": (["seed", "nom-only"], [(5, 1), (5, 5), (20, 1)], 5),
-}
+SHAPES = {"omniglot": ([(5, 1), (5, 5), (20, 1), (20, 5)], 15),
+          "nom": ([(5, 1), (5, 5), (20, 1)], 5)}  # data set -> [(way, shot)], queries
+
+
+def splits_of(dataset: str, trained_on: str) -> list[str]:
+    return ["seed", "nom-only"] if dataset == "nom" else [trained_on]
+
+
+def evaluate(path: Path, dataset: str, split: str, data_root: Path, extra: list[str]) -> None:
+    subprocess.run([sys.executable, "-m", "trainer", "evaluate", "--model", str(path),
+                    "--dataset", dataset, "--split", split, "--record",
+                    "--data-root", str(data_root), *extra], check=True)
 
 
 def main() -> None:
@@ -31,32 +41,56 @@ def main() -> None:
     p.add_argument("--rerun", action="store_true")
     p.add_argument("--data-root", type=Path, help="with --rerun: the data set's folder")
     args = p.parse_args()
-    from trainer.api import model_info
+    if args.rerun and args.data_root is None:
+        p.error("--rerun needs --data-root")
+    from trainer.api import load_model, model_info
 
-    for path in sorted(args.models.glob("*.pt")):
+    rows: dict[str, list[str]] = {}
+    whole: list[str] = []
+    paths = sorted(args.models.glob("*.pt")) + sorted(args.models.glob("*/*.pt"))
+    for path in paths:
         info = model_info(path)
         dataset = info.train_config.get("dataset", "omniglot")
-        splits, shapes, query = PROTOCOLS.get(dataset, PROTOCOLS["omniglot"])
+        shapes, query = SHAPES.get(dataset, SHAPES["omniglot"])
+        splits = splits_of(dataset, info.train_config.get("split", "seed"))
         if args.rerun:
-            if args.data_root is None:
-                p.error("--rerun needs --data-root")
             for split in splits:
                 for way, shot in shapes:
-                    subprocess.run([sys.executable, "-m", "trainer", "evaluate", "--model",
-                                    str(path), "--dataset", dataset, "--split", split,
-                                    "--way", str(way), "--shot", str(shot), "--query",
-                                    str(query), "--episodes", "1000", "--record",
-                                    "--data-root", str(args.data_root)], check=True)
+                    evaluate(path, dataset, split, args.data_root,
+                             ["--way", str(way), "--shot", str(shot), "--query", str(query),
+                              "--episodes", "1000"])
+                if info.algo == "transfer":
+                    evaluate(path, dataset, split, args.data_root, ["--all-classes"])
             info = model_info(path)
-        found = {(e["split"], e["way"], e["shot"]): e
-                 for e in info.metrics.get("evaluations", []) if e["part"] == "test"}
-        header = " | ".join(f"{w}-way {s}-shot" for w, s in shapes)
-        print(f"\n{path.name} ({info.algo}, trained on {dataset})\n")
-        print(f"| split | {header} |\n|---|{'---|' * len(shapes)}")
+        evals = [e for e in info.metrics.get("evaluations", []) if e["part"] == "test"]
+        own = load_model(path).learner.hparams  # rows show the model's own adaptation
+        found = {(e["split"], e["way"], e["shot"]): e for e in evals
+                 if e.get("protocol", "episodes") == "episodes"
+                 and e.get("eval_inner_steps") == own.get("eval_inner_steps")
+                 and not e.get("finetune_backbone")}
+        name = str(path.relative_to(args.models))
+        first_order = info.train_config.get("hparams", {}).get("first_order")
+        learner = f"{info.algo}, first order" if first_order else info.algo
         for split in splits:
             cells = [f"{found[(split, w, s)]['mean']:.2f} +- {found[(split, w, s)]['ci95']:.2f}"
                      if (split, w, s) in found else "not evaluated" for w, s in shapes]
-            print(f"| {split} | {' | '.join(cells)} |")
+            rows.setdefault(dataset, []).append(
+                f"| {name} | {learner} | {split} | {' | '.join(cells)} |")
+        whole += [f"| {name} | {e['split']} | {e['way']}-way, {e['shot']} per class | "
+                  f"{'whole net' if e.get('finetune_backbone') else 'new head'}, "
+                  f"{e.get('finetune_steps')} steps | "
+                  f"{e['mean']:.2f} +- {e['ci95']:.2f} | {e['val']:.2f} |"
+                  for e in evals if e.get("protocol") == "all-classes"]
+    for dataset, lines in rows.items():
+        shapes, _ = SHAPES.get(dataset, SHAPES["omniglot"])
+        header = " | ".join(f"{w}-way {s}-shot" for w, s in shapes)
+        print(f"\n{dataset}:\n\n| model file | learner | test split | {header} |\n"
+              f"|---|---|---|{'---|' * len(shapes)}")
+        print("\n".join(lines))
+    if whole:
+        print("\nall classes at once (--all-classes):\n\n| model file | split | task | "
+              "fine-tuning | test | validation |\n|---|---|---|---|---|---|")
+        print("\n".join(whole))
 
 
 if __name__ == "__main__":

@@ -55,9 +55,11 @@ def save(payload: dict[str, Any], path: Path) -> None:
 
 
 def evaluation_key(record: dict[str, Any]) -> tuple:
-    """What makes two recorded evaluations the same measurement (the newer one replaces)."""
+    """What makes two recorded evaluations the same measurement (the newer one replaces):
+    protocol, data, task shape, and the adaptation settings evaluate can override."""
     return (record.get("protocol", "episodes"), record["dataset"], record["split"],
-            record["part"], record["way"], record["shot"])
+            record["part"], record["way"], record["shot"], record.get("eval_inner_steps"),
+            record.get("finetune_steps"), bool(record.get("finetune_backbone")))
 
 
 @contextlib.contextmanager
