@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Short runs of every learner on the real Nôm crops, and a ProtoNet trained on the
-# font-rendered set, each evaluated on the crop test characters (all Hán-Nôm: seed; Nôm
-# proper: nom-only), 1,000 episodes, 5 queries per class. Results go to OUT/results.jsonl.
+# Short runs of every learner on the real Nôm crops, a ProtoNet trained on the
+# font-rendered set, and that ProtoNet fine-tuned on the crops (fonts first, then real
+# print, with the bundled crop model's recipe), each evaluated on the crop test characters
+# (all Hán-Nôm: seed; Nôm proper: nom-only), 1,000 episodes, 5 queries per class. Results
+# go to OUT/results.jsonl.
 #   scripts/nom_runs.sh NOM_DATA_ROOT OUT_DIR
 set -euo pipefail
 data=${1:?folder with nom_woodblock_crops.zip and nom_codepoints.tsv}; out=${2:?output folder}
@@ -32,3 +34,7 @@ nomgui-train meta-train --algo protonet --steps 1500 --batch 4 --way 20 --shot 1
   --val-every 500 --dataset nom-fonts --data-root "$data" --split seed \
   --out "$out/protonet-fonts" --json-progress > "$out/protonet-fonts.log"
 evaluate "$out/protonet-fonts/best.pt"
+nomgui-train meta-train --algo protonet --steps 1500 --batch 4 --way 20 --shot 1 --query 5 \
+  --val-every 500 "${crops[@]}" --split seed --init-from "$out/protonet-fonts/best.pt" \
+  --out "$out/protonet-fonts-crops" --json-progress > "$out/protonet-fonts-crops.log"
+evaluate "$out/protonet-fonts-crops/best.pt"

@@ -29,6 +29,15 @@ def splits_of(dataset: str, trained_on: str) -> list[str]:
     return ["seed", "nom-only"] if dataset == "nom" else [trained_on]
 
 
+def adaptation(e: dict) -> str:
+    """How an all-classes record adapted: transfer's fine-tuning, else the learner's own."""
+    if e.get("finetune_steps") is None:
+        steps = e.get("eval_inner_steps")
+        return f"{steps} inner step{'s' * (steps != 1)}" if steps else "prototypes"
+    net = "whole net" if e.get("finetune_backbone") else "new head"
+    return f"{net}, {e['finetune_steps']} Adam steps"
+
+
 def evaluate(path: Path, dataset: str, split: str, data_root: Path, extra: list[str]) -> None:
     subprocess.run([sys.executable, "-m", "trainer", "evaluate", "--model", str(path),
                     "--dataset", dataset, "--split", split, "--record",
@@ -77,8 +86,7 @@ def main() -> None:
             rows.setdefault(dataset, []).append(
                 f"| {name} | {learner} | {split} | {' | '.join(cells)} |")
         whole += [f"| {name} | {e['split']} | {e['way']}-way, {e['shot']} per class | "
-                  f"{'whole net' if e.get('finetune_backbone') else 'new head'}, "
-                  f"{e.get('finetune_steps')} steps | "
+                  f"{adaptation(e)} | "
                   f"{e['mean']:.2f} +- {e['ci95']:.2f} | {e['val']:.2f} |"
                   for e in evals if e.get("protocol") == "all-classes"]
     for dataset, lines in rows.items():
