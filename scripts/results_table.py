@@ -52,13 +52,14 @@ def main() -> None:
     args = p.parse_args()
     if args.rerun and args.data_root is None:
         p.error("--rerun needs --data-root")
-    from trainer.api import load_model, model_info
+    from trainer.api import load_model
 
     rows: dict[str, list[str]] = {}
     whole: list[str] = []
     paths = sorted(args.models.glob("*.pt")) + sorted(args.models.glob("*/*.pt"))
     for path in paths:
-        info = model_info(path)
+        model = load_model(path)
+        info = model.info
         dataset = info.train_config.get("dataset", "omniglot")
         shapes, query = SHAPES.get(dataset, SHAPES["omniglot"])
         splits = splits_of(dataset, info.train_config.get("split", "seed"))
@@ -70,9 +71,10 @@ def main() -> None:
                               "--episodes", "1000"])
                 if info.algo == "transfer":
                     evaluate(path, dataset, split, args.data_root, ["--all-classes"])
-            info = model_info(path)
+            model = load_model(path)  # with the evaluations just recorded
+            info = model.info
         evals = [e for e in info.metrics.get("evaluations", []) if e["part"] == "test"]
-        own = load_model(path).learner.hparams  # rows show the model's own adaptation
+        own = model.learner.hparams  # rows show the model's own adaptation
         found = {(e["split"], e["way"], e["shot"]): e for e in evals
                  if e.get("protocol", "episodes") == "episodes"
                  and e.get("eval_inner_steps") == own.get("eval_inner_steps")

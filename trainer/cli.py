@@ -22,7 +22,7 @@ from trainer.config import TrainConfig
 from trainer.data import DATASETS, DataError, load_dataset
 from trainer.data.splits import SPLITS, make_splits
 from trainer.distributed import Dist
-from trainer.evaluate import all_classes_accuracy, evaluate
+from trainer.evaluate import AllClassesResult, EvalResult, all_classes_accuracy, evaluate
 from trainer.learners import LEARNERS
 from trainer.runtime import configure_device, resolve_device, tune_allocator
 
@@ -260,27 +260,23 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
     glyphs = load_dataset(args.dataset, args.data_root, size=size, cache_dir=args.cache_dir,
                           download=args.download)
     part = make_splits(glyphs, args.split).part(args.part)
-    result: Any
+    result: EvalResult | AllClassesResult
     if args.all_classes:
         result = all_classes_accuracy(learner, part, train_per_class=args.train_per_class,
                                       val_per_class=args.val_per_class, seed=args.seed,
                                       device=device)
-        numbers = {"protocol": "all-classes", "mean": result.test, "ci95": result.test_ci95,
-                   "way": result.classes, "shot": result.train_per_class, **result.to_dict()}
+        protocol = "all-classes"
     else:
         result = evaluate(learner, part, way=args.way, shot=args.shot, query=args.query,
                           episodes=args.episodes, seed=args.seed, device=device)
-        numbers = {"protocol": "episodes", **result.to_dict()}
+        protocol = "episodes"
     record = {"model": str(args.model), "algo": payload["learner"]["algo"],
               "dataset": args.dataset, "split": args.split, "part": args.part,
               "eval_inner_steps": learner.hparams.get("eval_inner_steps"),
               **{k: learner.hparams[k] for k in ("finetune_steps", "finetune_backbone")
                  if k in learner.hparams},
-              **numbers}
-    if args.record:
-        if payload["format"] != ckpt.MODEL_FORMAT:
-            raise ckpt.ModelFileError("--record writes into model files (best.pt), "
-                                      "not into training checkpoints")
+              "protocol": protocol, **result.to_dict()}
+    if args.record:  # refuses training checkpoints (ModelFileError)
         ckpt.record_evaluation(args.model, {k: v for k, v in record.items() if k != "model"})
     print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
           f"{args.split}/{args.part}: {result}")

@@ -98,19 +98,22 @@ def classification_accuracy(learner: Learner, glyphs: GlyphSet, device: torch.de
 
 @dataclass(frozen=True)
 class AllClassesResult:
-    """One N-way task over every class of a split (percent; CI over test images)."""
+    """One N-way task over every class of a split, in percent. ``mean`` and ``ci95`` are
+    the test accuracy and its binomial 95% CI over test images; ``way`` is the number of
+    classes and ``shot`` the training images per class, named as in :class:`EvalResult`
+    so recorded evaluations of both protocols read alike."""
 
+    mean: float
+    ci95: float
     val: float
-    test: float
-    test_ci95: float
-    classes: int
-    train_per_class: int
+    way: int
+    shot: int
     val_per_class: int
     test_images: int
 
     def __str__(self) -> str:
-        return (f"{self.classes}-way, {self.train_per_class} training images per class: "
-                f"test {self.test:.2f} +- {self.test_ci95:.2f}% ({self.test_images} images), "
+        return (f"{self.way}-way, {self.shot} training images per class: "
+                f"test {self.mean:.2f} +- {self.ci95:.2f}% ({self.test_images} images), "
                 f"validation {self.val:.2f}%")
 
     def to_dict(self) -> dict:
@@ -176,5 +179,6 @@ def all_classes_accuracy(learner: Learner, glyphs: GlyphSet, *, train_per_class:
     finally:
         learner.train(was_training)
     ci = 1.96 * math.sqrt(test * (1 - test) / n) if n else 0.0  # binomial, over images
-    return AllClassesResult(100 * val, 100 * test, 100 * ci, glyphs.num_classes,
-                            train_per_class, val_per_class, n)
+    return AllClassesResult(mean=100 * test, ci95=100 * ci, val=100 * val,
+                            way=glyphs.num_classes, shot=train_per_class,
+                            val_per_class=val_per_class, test_images=n)
