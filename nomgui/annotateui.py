@@ -209,9 +209,9 @@ class AnnotateWindow(QWidget):
         self.accept_button = QPushButton("Accept (Enter)")
         self.skip_button = QPushButton("Skip (S)")
         self.undo_button = QPushButton("Undo (Ctrl+Z)")
-        self.accept_button.clicked.connect(self.accept_current)
-        self.skip_button.clicked.connect(self.skip_current)
-        self.undo_button.clicked.connect(self.undo)
+        self.accept_button.clicked.connect(lambda: self.accept_current())
+        self.skip_button.clicked.connect(lambda: self.skip_current())
+        self.undo_button.clicked.connect(lambda: self.undo())
         actions = QHBoxLayout()
         for b in (self.accept_button, self.skip_button, self.undo_button):
             actions.addWidget(b)
@@ -232,12 +232,14 @@ class AnnotateWindow(QWidget):
         layout.addLayout(body, 1)
         layout.addWidget(self.status)
 
-        self.open_folder_button.clicked.connect(self.open_folder)
-        self.open_page_button.clicked.connect(self.open_page)
-        self.sessions_button.clicked.connect(self.choose_session)
-        self.propose_button.clicked.connect(self.propose)
-        self.join_button.clicked.connect(self.join_classset)
-        self.export_button.clicked.connect(self.export)
+        # clicked(bool) would pass False into the optional path arguments: wrap every slot
+        # that takes arguments so a click always means "ask the user".
+        self.open_folder_button.clicked.connect(lambda: self.open_folder())
+        self.open_page_button.clicked.connect(lambda: self.open_page())
+        self.sessions_button.clicked.connect(lambda: self.choose_session())
+        self.propose_button.clicked.connect(lambda: self.propose())
+        self.join_button.clicked.connect(lambda: self.join_classset())
+        self.export_button.clicked.connect(lambda: self.export())
         self.queue.currentItemChanged.connect(self._queue_selected)
         recognizer.worker.proposed.connect(self._on_proposed)
         # Enter (or a double click) on the queue accepts; the keys below do not fire while

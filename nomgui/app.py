@@ -4,12 +4,16 @@ recogniser's worker thread)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import appdirs
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
+
+from nomgui import errors
+from nomgui.bindingcheck import binding_problem
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
@@ -26,13 +30,29 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(appdirs.user_data_dir("nomgui")),
                         help="class sets and your models (default: %(default)s)")
     args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    problem = binding_problem()
+    if problem:  # refuse now rather than abort mid-drawing and lose the user's work
+        print(problem, file=sys.stderr)
+        return 2
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("nomgui")
     app.setOrganizationName("nomgui")
     settings = QSettings(QSettings.IniFormat, QSettings.UserScope, "nomgui", "nomgui")
+    window = None
+    hook = errors.install(Path(args.data_dir) / "logs",
+                          save_work=lambda: window.save_work() if window is not None else None)
     window = create_window(args.data_dir, settings)
     window.show()
-    return app.exec()
+    code = app.exec()
+    hook.uninstall()
+    if not window.recognizer.finished_cleanly:
+        # The worker is inside a torch call that could not be cancelled in time. Every
+        # file of the user's is already written atomically and the settings are synced,
+        # so leave without waiting, rather than let Qt abort on a running thread.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -542,9 +542,14 @@ class RunsWindow(QWidget):
         running = run is not None and run.running()
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(run is not None and run.can_resume())
-        self.register_button.setEnabled(run is not None and not running
+        # Once only: a registered run (its evaluation running or done) cannot be added
+        # again, so a second click can neither overwrite the model nor start a second
+        # evaluation beside the first.
+        registered = run is not None and bool(run.info.registered)
+        self.register_button.setEnabled(run is not None and not running and not registered
                                         and run.request.command != "evaluate"
                                         and run.model_path.exists())
+        self.register_button.setText("Added to models" if registered else "Add to models")
         self.folder_button.setEnabled(run is not None)
         self.delete_button.setEnabled(run is not None and not running)
 
@@ -568,8 +573,9 @@ class RunsWindow(QWidget):
 
     def register_selected(self) -> None:
         run = self.selected
-        if run is None:
+        if run is None or run.info.registered:
             return
+        self.register_button.setEnabled(False)  # at once: a double click registers once
         try:
             target = self.store.register(run, self.models_dir)
             req = self.store.evaluation_request(run, target)
@@ -578,6 +584,7 @@ class RunsWindow(QWidget):
                 parent=run)
         except (RunError, OSError) as exc:
             QMessageBox.warning(self, "Add to models", str(exc))
+            self._update_buttons()
             return
         self.modelsChanged.emit()
         self.start(evaluation)
