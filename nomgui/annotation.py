@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from nomgui.classset import atomic_write, safe_folder_name
+from nomgui.safepath import UnsafePathError, check_name, inside, is_regular_file
 
 SESSION_FILE = "session.json"
 SCHEMA = 1
@@ -58,6 +59,20 @@ class Item:
         return float(self.proposals[0][1]) if self.proposals else 0.0
 
 
+def _item(folder: Path, raw: object) -> Item:
+    """One item of session.json, its names checked to stay inside the session's folder."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"{raw!r:.60} is not an object")
+    item = Item(**raw)
+    check_name(item.id, "glyph id")
+    inside(folder / "glyphs", item.file, what="glyph file")
+    if item.decision not in (PENDING, *DECISIONS):
+        raise ValueError(f"unknown decision {item.decision!r}")
+    if not isinstance(item.proposals, list) or not isinstance(item.label, str):
+        raise TypeError(f"glyph {item.id}: malformed proposals or label")
+    return item
+
+
 class Session:
     """An annotation session bound to its folder; every change is written at once."""
 
@@ -65,6 +80,7 @@ class Session:
                  history: list[dict[str, Any]], created: float) -> None:
         self.folder, self.name, self.items, self.history = folder, name, items, history
         self.created = created
+        self.warnings: list[str] = []  # problems found when opening (refused entries)
 
     # -- files -----------------------------------------------------------------------------
     @classmethod
@@ -83,12 +99,36 @@ class Session:
             if data.get("schema") != SCHEMA:
                 raise AnnotationError(f"{folder.name}: session format {data.get('schema')} "
                                       f"is not this nomgui's ({SCHEMA})")
-            items = [Item(**i) for i in data["items"]]
-            return cls(folder, data["name"], items, data.get("history", []), data["created"])
+            if not isinstance(data["items"], list):
+                raise TypeError("'items' is not a list")
+            items, refused, reasons = [], [], []
+            for raw in data["items"]:
+                try:
+                    items.append(_item(folder, raw))
+                except (UnsafePathError, ValueError, KeyError, TypeError) as exc:
+                    refused.append(raw)
+                    reasons.append(str(exc))
+            history = data.get("history", [])
+            session = cls(folder, str(data["name"]), items,
+                          history if isinstance(history, list) else [],
+                          float(data["created"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AnnotationError(f"the annotation session in {folder} cannot be read "
                                   f"({exc}); its glyph files are kept in {folder / 'glyphs'}"
                                   ) from exc
+        if refused:
+            # Kept aside, not dropped: a shared session may point outside its folder.
+            aside = folder / f"session.refused-{time.strftime('%Y%m%d-%H%M%S')}.json"
+            try:
+                atomic_write(aside, json.dumps(refused, ensure_ascii=False, indent=1,
+                                               default=repr).encode("utf-8"))
+                kept = f"kept aside in {aside.name}"
+            except OSError as exc:
+                kept = f"not kept aside ({exc.strerror or exc}); session.json still has them"
+            session.warnings.append(f"{len(refused)} glyph entr"
+                                    f"{'y was' if len(refused) == 1 else 'ies were'} refused "
+                                    f"({reasons[0]}), {kept}")
+        return session
 
     def save(self) -> None:
         atomic_write(self.folder / SESSION_FILE, json.dumps({
@@ -97,7 +137,11 @@ class Session:
             ensure_ascii=False, indent=1).encode("utf-8"))
 
     def path(self, item: Item) -> Path:
-        return self.folder / "glyphs" / item.file
+        """The item's glyph file, always inside the session's glyphs/ folder."""
+        try:
+            return inside(self.folder / "glyphs", item.file, what="glyph file")
+        except UnsafePathError as exc:
+            raise AnnotationError(str(exc)) from exc
 
     # -- adding glyphs ---------------------------------------------------------------------
     def _next_id(self) -> str:
@@ -107,6 +151,9 @@ class Session:
         """Copy each image in as an item (as PNG). Returns messages for files skipped."""
         problems = []
         for path in paths:
+            if not is_regular_file(path):  # a FIFO would block here until written to
+                problems.append(f"{Path(path).name}: not a regular file")
+                continue
             try:
                 with Image.open(path) as img:
                     img.load()

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from nomgui.safepath import is_regular_file
+
 MAX_SIDE = 1024  # loaded images larger than this are scaled down
+# Refused before decoding: a few-KB PNG can declare 20,000 x 20,000 pixels (0.4 GB decoded).
+MAX_PIXELS = 40_000_000
+HIGH_DEPTH_MODES = ("F", "I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 class GlyphLoadError(ValueError):
@@ -51,8 +56,22 @@ class Glyph:
         return buf.getvalue()
 
 
+def _high_depth_to_l(img: Image.Image) -> Image.Image:
+    """Float / 16-bit grey -> 8-bit by its value range (PIL's convert("L") clips, so a
+    float TIFF in 0..1 came out blank). Same rule as trainer.glyphs.high_depth_gray."""
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(arr.max()) if arr.size else 1.0
+    scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), top)
+    return Image.fromarray(np.round(np.clip(arr / scale, 0, 1) * 255).astype(np.uint8), "L")
+
+
 def _from_pil(img: Image.Image, source: str) -> Glyph:
+    if img.width * img.height > MAX_PIXELS:
+        raise GlyphLoadError(f"{source} is {img.width} x {img.height} pixels; nomgui reads "
+                             f"images of at most {MAX_PIXELS // 1_000_000} megapixels")
     img.load()
+    if img.mode in HIGH_DEPTH_MODES:
+        img = _high_depth_to_l(img)
     if max(img.size) > MAX_SIDE:
         img = img.copy()
         img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
@@ -73,6 +92,9 @@ def _from_pil(img: Image.Image, source: str) -> Glyph:
 def load_glyph_file(path: str | Path) -> Glyph:
     """Read an image file as a Glyph; anything else raises GlyphLoadError naming the file."""
     path = Path(path)
+    if path.exists() and not is_regular_file(path):
+        # A FIFO named x.png would block the opening thread until someone writes to it.
+        raise GlyphLoadError(f"{path.name} is not a regular file")
     try:
         with Image.open(path) as img:
             return _from_pil(img, path.name)

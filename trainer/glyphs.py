@@ -51,11 +51,27 @@ def to_gray(image: Image.Image | np.ndarray) -> np.ndarray:
             if arr.size and arr.max() > 1.0:
                 arr = arr / 255.0
             return np.clip(arr, 0.0, 1.0)
+    if image.mode in HIGH_DEPTH_MODES:
+        return high_depth_gray(np.asarray(image, dtype=np.float64))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+# 32-bit float and 16/32-bit integer images: PIL's convert("L") clips them to 0..255, so a
+# float TIFF in 0..1 became all black (blank after normalising) and a 16-bit scan all white.
+HIGH_DEPTH_MODES = ("F", "I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def high_depth_gray(arr: np.ndarray) -> np.ndarray:
+    """A float or 16/32-bit grey image -> float32 (H, W) in [0, 1], by its value range:
+    0..1 as is, else 0..255, 0..65535, or its own maximum (non-finite values are paper)."""
+    arr = np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(arr.max()) if arr.size else 1.0
+    scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), top)
+    return np.clip(arr / scale, 0.0, 1.0).astype(np.float32)
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
