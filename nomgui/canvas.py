@@ -99,9 +99,12 @@ class DrawingCanvas(QWidget):
     strokeFinished = Signal()
     contentChanged = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 undo_stack: QUndoStack | None = None) -> None:
         super().__init__(parent)
-        self.undo_stack = QUndoStack(self)
+        # The window passes its own stack so strokes and class-set edits share one history
+        # (Ctrl+Z after teaching undoes the teach and brings the drawing back).
+        self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
         self.pen_width = DEFAULT_PEN
         self._strokes: list[Stroke] = []
         self._background: np.ndarray | None = None  # a loaded glyph, dark on white

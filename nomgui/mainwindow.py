@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QImage,
     QKeySequence,
     QPixmap,
+    QUndoStack,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nomgui import __version__
+from nomgui import __version__, classundo
 from nomgui.annotateui import AnnotateWindow
 from nomgui.annotation import SessionStore
 from nomgui.canvas import DrawingCanvas
@@ -94,10 +95,23 @@ class CandidateTable(QTableWidget):
         hh.setSectionResizeMode(2, QHeaderView.Stretch)
         hh.setSectionResizeMode(3, QHeaderView.Fixed)
         self.setColumnWidth(3, 130)
-        self.setToolTip("Press 1-5 to copy a candidate, Shift+1-5 to teach: the glyph becomes "
-                        "an example of that class")
-        self.cellDoubleClicked.connect(lambda row, _col: self.picked.emit(row))
+        self.setToolTip("Click or double-click to highlight a candidate; Enter teaches it (the "
+                        "glyph becomes an example of that class). 1-5 copy, Shift+1-5 teach.")
+        # A double click only highlights: teaching writes to the class set, so it takes a
+        # deliberate key or button, never a stray click.
         self.labels: list[str] = []
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentRow() >= 0:
+            self.picked.emit(self.currentRow())
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def highlighted(self) -> int | None:
+        """The candidate row the user sees highlighted, if any."""
+        rows = self.selectionModel().selectedRows()
+        return rows[0].row() if rows and rows[0].row() < len(self.labels) else None
 
     def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str],
                         readings: Readings | None = None) -> None:
@@ -141,6 +155,9 @@ class MainWindow(QMainWindow):
         self._stroke_time = 0.0
         self._icons: dict[tuple[Path, int], QIcon] = {}
 
+        # One history for strokes and class-set edits (cleared when another set is opened).
+        self.undo_stack = QUndoStack(self)
+        self.class_ids = classundo.IdMap()
         self.readings = Readings.load(self.resources / "nom_readings.tsv")
         self.setWindowTitle("nomgui")
         self.setAcceptDrops(True)
@@ -163,7 +180,7 @@ class MainWindow(QMainWindow):
 
     # -- building ------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.canvas = DrawingCanvas()
+        self.canvas = DrawingCanvas(undo_stack=self.undo_stack)
         self.pen_slider = QSlider(Qt.Horizontal)
         self.pen_slider.setRange(2, 40)
         self.pen_slider.setValue(int(self.canvas.pen_width))
@@ -174,14 +191,15 @@ class MainWindow(QMainWindow):
             b = QToolButton()
             b.setText(text)
             b.setToolTip(tip)
-            b.clicked.connect(slot)
+            b.clicked.connect(lambda _=False: slot())  # never pass clicked's bool on
             return b
 
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Pen"))
         tools.addWidget(self.pen_slider, 1)
-        tools.addWidget(tool("Undo", "Undo the last stroke (Ctrl+Z)", self.canvas.undo_stack.undo))
-        tools.addWidget(tool("Redo", "Redo (Ctrl+Shift+Z)", self.canvas.undo_stack.redo))
+        tools.addWidget(tool("Undo", "Undo the last stroke or class edit (Ctrl+Z)",
+                             self.undo_stack.undo))
+        tools.addWidget(tool("Redo", "Redo (Ctrl+Shift+Z)", self.undo_stack.redo))
         tools.addWidget(tool("Clear", "Clear the canvas (Esc)", self.canvas.clear))
 
         self.model_sees = QLabel()
@@ -209,9 +227,12 @@ class MainWindow(QMainWindow):
         self.new_class_button = QPushButton("New class from glyph…")
         self.new_class_button.setToolTip("Make a new class with this glyph as its first "
                                          "example (Ctrl+Shift+N)")
-        self.add_example_button = QPushButton("Add glyph to selected class")
-        self.add_example_button.setToolTip("The glyph becomes an example of the class selected "
-                                           "below (Ctrl+Shift+A)")
+        self.teach_button = QPushButton("Teach: it is the highlighted candidate")
+        self.teach_button.setToolTip("The glyph becomes an example of the candidate "
+                                     "highlighted above (Enter in the list, Shift+1-5)")
+        self.add_example_button = QPushButton("Add glyph to a class")
+        self.add_example_button.setToolTip("The glyph becomes an example of the class "
+                                           "highlighted in the list below (Ctrl+Shift+A)")
 
         self.class_list = QListWidget()
         self.class_list.setViewMode(QListWidget.ListMode)
@@ -241,6 +262,7 @@ class MainWindow(QMainWindow):
         rv.addWidget(self.message)
         rv.addWidget(self.candidates, 2)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.teach_button)
         buttons.addWidget(self.new_class_button)
         buttons.addWidget(self.add_example_button)
         rv.addLayout(buttons)
@@ -256,6 +278,11 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 2)
         self.setCentralWidget(self.splitter)
 
+        self.fit_progress = QProgressBar()
+        self.fit_progress.setMaximumWidth(160)
+        self.fit_progress.setTextVisible(False)
+        self.fit_progress.hide()
+        self.statusBar().addPermanentWidget(self.fit_progress)
         self.model_status = QLabel("loading models…")
         self.class_status = QLabel()
         self.latency_status = QLabel()
@@ -269,7 +296,8 @@ class MainWindow(QMainWindow):
         if tip:
             act.setStatusTip(tip)
             act.setToolTip(tip)
-        act.triggered.connect(slot)
+        # triggered(bool) would pass False into a slot's optional argument: call it bare.
+        act.triggered.connect(lambda _=False: slot())
         menu.addAction(act)
         return act
 
@@ -291,9 +319,9 @@ class MainWindow(QMainWindow):
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
 
         e = mb.addMenu("&Edit")
-        undo = self.canvas.undo_stack.createUndoAction(self, "&Undo")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.Undo)
-        redo = self.canvas.undo_stack.createRedoAction(self, "&Redo")
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
         redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Y")])
         e.addAction(undo)
         e.addAction(redo)
@@ -351,15 +379,19 @@ class MainWindow(QMainWindow):
         self.canvas.strokeFinished.connect(self._on_stroke)
         self.canvas.contentChanged.connect(self._on_canvas_changed)
         self.candidates.picked.connect(self.teach)
-        self.new_class_button.clicked.connect(self.new_class_from_glyph)
-        self.add_example_button.clicked.connect(self.add_glyph_to_selected)
+        self.teach_button.clicked.connect(lambda: self.teach_highlighted())
+        self.new_class_button.clicked.connect(lambda: self.new_class_from_glyph())
+        self.add_example_button.clicked.connect(lambda: self.add_glyph_to_selected())
         self.class_list.currentItemChanged.connect(lambda *_: self._show_examples())
+        self.class_list.itemSelectionChanged.connect(self._update_edit_buttons)
+        self.candidates.itemSelectionChanged.connect(self._update_edit_buttons)
         w = self.recognizer.worker
         w.modelsListed.connect(self._on_models_listed)
         w.modelLoaded.connect(self._on_model_loaded)
         w.modelFailed.connect(self._on_model_failed)
         w.fitted.connect(self._on_fitted)
         w.fitFailed.connect(self._on_fit_failed)
+        w.fitProgress.connect(self._on_fit_progress)
         w.predicted.connect(self._on_predicted)
         w.predictFailed.connect(self._on_predict_failed)
 
@@ -504,6 +536,19 @@ class MainWindow(QMainWindow):
             act.setChecked(act.data() == name)
         self.canvas.update()
 
+    def save_work(self) -> str | None:
+        """Save the drawing in progress (before an error dialog); returns where, if any.
+        Class-set edits need nothing here: each is written when it is made."""
+        if self.canvas.is_empty():
+            return None
+        from PIL import Image
+
+        folder = self.data_dir / "recovered"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"drawing-{time.strftime('%Y%m%d-%H%M%S')}.png"
+        Image.fromarray(self.canvas.render_image()).save(path)
+        return str(path)
+
     # -- messages ------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
         """A plain message in the window (not a dialog): the state the user must fix."""
@@ -608,6 +653,10 @@ class MainWindow(QMainWindow):
         return True
 
     def set_classset(self, cs: ClassSet) -> None:
+        if cs is not self.classset:
+            # The history's commands belong to the set they edited.
+            self.undo_stack.clear()
+            self.class_ids = classundo.IdMap()
         self.classset = cs
         self.settings.setValue("classset/folder", str(cs.folder))
         self._reload_class_list()
@@ -651,13 +700,16 @@ class MainWindow(QMainWindow):
             self.class_list.addItem(item)
             if c.id == current:
                 self.class_list.setCurrentItem(item)
-        if self.class_list.currentItem() is None and self.class_list.count():
-            self.class_list.setCurrentRow(0)  # show some examples rather than nothing
+        # No class is highlighted unless the user chose it: a selection made for them would
+        # be where "Add glyph" writes, unseen.
         self.class_list.blockSignals(False)
+        if self.class_list.currentItem() is not None:
+            self.class_list.scrollToItem(self.class_list.currentItem())
         self._filter_classes(self.find_box.text())
         n_examples = sum(len(c.examples) for c in cs.classes)
         self.class_status.setText(f"{len(cs.classes)} classes, {n_examples} examples")
         self._show_examples()
+        self._update_edit_buttons()
 
     def _icon(self, path: Path, size: int) -> QIcon | None:
         """Thumbnail of an example file; cached, since example files never change."""
@@ -676,6 +728,7 @@ class MainWindow(QMainWindow):
             item = self.class_list.item(i)
             cls = self.classset.get(item.data(Qt.UserRole))
             item.setHidden(not self.readings.matches(text, cls.name, cls.char))
+        self._update_edit_buttons()
 
     def _select_first_match(self) -> None:
         for i in range(self.class_list.count()):
@@ -688,6 +741,26 @@ class MainWindow(QMainWindow):
     def _selected_class_id(self) -> str | None:
         item = self.class_list.currentItem()
         return item.data(Qt.UserRole) if item else None
+
+    def _visible_selected_class(self) -> str | None:
+        """The class the user sees highlighted: selected, and not hidden by the filter."""
+        item = self.class_list.currentItem()
+        if item is None or not item.isSelected() or item.isHidden():
+            return None
+        return item.data(Qt.UserRole)
+
+    def _update_edit_buttons(self) -> None:
+        """The buttons say which class they act on, and are off when there is none."""
+        cid = self._visible_selected_class()
+        name = self.classset.get(cid).name if (cid and self.classset) else None
+        self.add_example_button.setEnabled(name is not None)
+        self.add_example_button.setText(f"Add glyph to '{name}'" if name else
+                                        "Add glyph to a class")
+        row = self.candidates.highlighted()
+        self.teach_button.setEnabled(row is not None)
+        self.teach_button.setText(
+            f"Teach: it is '{self.candidates.labels[row]}'" if row is not None else
+            "Teach: it is the highlighted candidate")
 
     def _show_examples(self) -> None:
         self.example_list.clear()
@@ -718,9 +791,18 @@ class MainWindow(QMainWindow):
         """Is this the answer to the latest fit, with no newer one waiting to be sent?"""
         return generation == self.recognizer.fit_generation and not self.refit_timer.isActive()
 
+    def _on_fit_progress(self, generation: int, done: int, total: int, text: str) -> None:
+        if generation != self.recognizer.fit_generation:
+            return
+        self.fit_progress.setRange(0, max(total, 1))
+        self.fit_progress.setValue(done)
+        self.fit_progress.show()
+        self.statusBar().showMessage(f"{text}…")
+
     def _on_fitted(self, generation: int, n_classes: int, seconds: float) -> None:
         if not self._current_fit(generation):
             return
+        self.fit_progress.hide()
         self.fitted = True
         self.show_message("")
         self.statusBar().showMessage(f"fitted {n_classes} classes in {seconds * 1000:.0f} ms",
@@ -730,6 +812,8 @@ class MainWindow(QMainWindow):
 
     def _on_fit_failed(self, generation: int, text: str) -> None:
         if self._current_fit(generation):
+            self.fit_progress.hide()
+            self.statusBar().clearMessage()
             self.fitted = False
             self.candidates.show_candidates([], {})
             self.show_message(text)
@@ -801,6 +885,17 @@ class MainWindow(QMainWindow):
             return None
         return glyph
 
+    # Every edit is done first (a failure is a message and changes nothing), then pushed
+    # as an undoable command that knows how to take it back, files included.
+    def _class_changed(self, select: str | None) -> None:
+        self._reload_class_list(select)
+        self.schedule_refit()
+
+    def _push(self, command_type, *args, **kwargs) -> None:
+        self.undo_stack.push(command_type(self.classset, self.class_ids, *args,
+                                          on_change=self._class_changed,
+                                          on_error=self.warn, **kwargs))
+
     def new_class_from_glyph(self) -> None:
         glyph = self._need_glyph()
         if glyph is None or self.classset is None:
@@ -814,48 +909,63 @@ class MainWindow(QMainWindow):
         char = name if len(name) == 1 else ""
         try:
             cls = self.classset.add_class(name, char, [glyph])
-        except ClassSetError as exc:
+        except (ClassSetError, OSError) as exc:
             self.warn("New class", str(exc))
             return
-        self._reload_class_list(cls.id)
+        self.undo_stack.beginMacro(f"new class '{cls.name}'")
+        self._push(classundo.NewClass, cls.id, [glyph])
         self.canvas.clear()
-        self.schedule_refit()
+        self.undo_stack.endMacro()
+        self._class_changed(cls.id)
 
     def add_glyph_to_selected(self) -> None:
-        cid = self._selected_class_id()
+        cid = self._visible_selected_class()
         if cid is None:
-            self.show_message("Select a class in the list first.")
+            self.show_message("Highlight a class in the list first (the glyph is added to "
+                              "the class you see highlighted).")
             return
         self._add_example(cid)
 
-    def _add_example(self, cid: str) -> None:
+    def _add_example(self, cid: str, what: str = "add") -> None:
         glyph = self._need_glyph()
         if glyph is None or self.classset is None:
             return
         try:
-            self.classset.add_example(cid, glyph)
+            fname = self.classset.add_example(cid, glyph)
         except (ClassSetError, OSError) as exc:
             self.warn("Add example", str(exc))
             return
-        self._reload_class_list(cid)
-        self.statusBar().showMessage(f"added to '{self.classset.get(cid).name}'", 4000)
+        name = self.classset.get(cid).name
+        text = f"{what}: glyph is '{name}'" if what == "teach" else f"add glyph to '{name}'"
+        self.undo_stack.beginMacro(text)
+        self._push(classundo.AddExamples, cid, [glyph], [fname], text=text)
         self.canvas.clear()
-        self.schedule_refit()
+        self.undo_stack.endMacro()
+        self._class_changed(cid)
+        self.statusBar().showMessage(f"added to '{name}' (Ctrl+Z undoes)", 4000)
 
     def teach(self, index: int) -> None:
         """The glyph is candidate ``index``: it becomes an example of that class."""
-        if self.classset is None or index >= len(self.candidates.labels):
+        if self.classset is None or index < 0 or index >= len(self.candidates.labels):
             return
         label = self.candidates.labels[index]
         cls = next((c for c in self.classset.classes if c.label == label), None)
         if cls is not None:
-            self._add_example(cls.id)
+            self._add_example(cls.id, "teach")
+
+    def teach_highlighted(self) -> None:
+        row = self.candidates.highlighted()
+        if row is None:
+            self.show_message("Highlight a candidate first (click it), then teach.")
+            return
+        self.teach(row)
 
     def rename_class(self) -> None:
-        cid = self._selected_class_id()
+        cid = self._visible_selected_class()
         if cid is None or self.classset is None:
             return
         cls = self.classset.get(cid)
+        before = (cls.name, cls.char)
         name, ok = QInputDialog.getText(self, "Rename class", "Name:", text=cls.name)
         if not ok:
             return
@@ -865,32 +975,48 @@ class MainWindow(QMainWindow):
             return
         try:
             self.classset.rename_class(cid, name, char)
-        except ClassSetError as exc:
+        except (ClassSetError, OSError) as exc:
             self.warn("Rename class", str(exc))
             return
-        self._reload_class_list(cid)
-        self.schedule_refit()
+        after = (cls.name, cls.char)
+        if after != before:
+            self._push(classundo.RenameClass, cid, before, after)
+        self._class_changed(cid)
 
     def delete_class(self) -> None:
-        cid = self._selected_class_id()
+        cid = self._visible_selected_class()
         if cid is None or self.classset is None:
             return
         cls = self.classset.get(cid)
         answer = QMessageBox.question(
             self, "Delete class", f"Delete the class '{cls.name}' and its "
-            f"{len(cls.examples)} example(s)?")
-        if answer == QMessageBox.Yes:
+            f"{len(cls.examples)} example(s)? (Ctrl+Z brings it back.)")
+        if answer != QMessageBox.Yes:
+            return
+        try:
+            glyphs = classundo.snapshot_examples(self.classset, cid, list(cls.examples))
+            name, char = cls.name, cls.char
             self.classset.delete_class(cid)
-            self._reload_class_list()
-            self.schedule_refit()
+        except (ClassSetError, GlyphLoadError, OSError) as exc:
+            self.warn("Delete class", f"The class was not deleted: {exc}")
+            self._class_changed(cid)
+            return
+        self._push(classundo.DeleteClass, cid, name, char, glyphs)
+        self._class_changed(None)
 
     def remove_example(self) -> None:
-        cid, item = self._selected_class_id(), self.example_list.currentItem()
+        cid, item = self._visible_selected_class(), self.example_list.currentItem()
         if cid is None or item is None or self.classset is None:
             return
-        self.classset.remove_example(cid, item.data(Qt.UserRole))
-        self._reload_class_list(cid)
-        self.schedule_refit()
+        fname = item.data(Qt.UserRole)
+        try:
+            glyph = classundo.example_glyph(self.classset, cid, fname)
+            self.classset.remove_example(cid, fname)
+        except (ClassSetError, GlyphLoadError, OSError) as exc:
+            self.warn("Remove example", f"The example was not removed: {exc}")
+            return
+        self._push(classundo.RemoveExample, cid, fname, glyph)
+        self._class_changed(cid)
 
     # -- loading glyphs ------------------------------------------------------------------
     def load_images(self) -> None:
@@ -928,22 +1054,30 @@ class MainWindow(QMainWindow):
             "(pick one, or type a new name):", names, 0, True)
         if not ok or not name.strip():
             return
+        name = name.strip()
+        cls = self.classset.find_by_name(name)
         try:
-            cls = self.classset.find_by_name(name.strip())
             if cls is None:
-                char = name.strip() if len(name.strip()) == 1 else ""
-                cls = self.classset.add_class(name.strip(), char, glyphs)
+                cls = self.classset.add_class(name, name if len(name) == 1 else "", glyphs)
+                self._push(classundo.NewClass, cls.id, glyphs)
             else:
-                for g in glyphs:
-                    self.classset.add_example(cls.id, g)
-        except ClassSetError as exc:
+                fnames: list[str] = []
+                try:
+                    for g in glyphs:
+                        fnames.append(self.classset.add_example(cls.id, g))
+                finally:
+                    if fnames:  # what was written is on the stack, even after a failure
+                        self._push(classundo.AddExamples, cls.id, glyphs[:len(fnames)],
+                                   fnames)
+        except (ClassSetError, OSError) as exc:
             self.warn("Add images", str(exc))
-            return
-        self._reload_class_list(cls.id)
-        self.schedule_refit()
+        self._class_changed(cls.id if cls is not None else None)
 
     def paste_glyph(self) -> None:
         mime = QApplication.clipboard().mimeData()
+        if mime is None:  # an empty clipboard (or none on this platform) has no mime data
+            self.statusBar().showMessage("The clipboard holds no image.", 4000)
+            return
         if mime.hasImage():
             img = QImage(mime.imageData()).convertToFormat(QImage.Format_Grayscale8)
             if img.isNull():

@@ -4,6 +4,10 @@ The GUI thread never imports torch: :class:`Recognizer` lives on the GUI thread 
 emits requests; :class:`RecognizerWorker` lives in a QThread, imports ``trainer.api`` there
 on first use, and answers with typed signals. Predict requests carry an id and stale ones
 are dropped, so fast drawing never queues up work.
+
+Fits of big class sets take seconds. A fit polls a cancel flag between glyphs and between
+adaptation steps, so a newer fit, a model switch or closing the app drops it at once
+instead of waiting behind it; closing waits at most :data:`SHUTDOWN_WAIT_MS`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+SHUTDOWN_WAIT_MS = 2000
+# Worker threads still inside an uncancellable torch call at shutdown: kept referenced so
+# Qt never destroys a running QThread (that aborts the process); nomgui.app then exits.
+_LEFT_RUNNING: list[tuple[QThread, QObject]] = []
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class RecognizerWorker(QObject):
     modelFailed = Signal(str)
     fitted = Signal(int, int, float)  # generation, classes, seconds
     fitFailed = Signal(int, str)
+    fitProgress = Signal(int, int, int, str)  # generation, done, total, what is happening
     predicted = Signal(int, object, object, float)  # id, [(label, p)], normalised glyph, s
     predictFailed = Signal(int, str)
     proposed = Signal(int, object, object)  # request, {item id: [(label, p)]}, {id: error}
@@ -42,6 +52,8 @@ class RecognizerWorker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.latest_request = 0  # written by the GUI thread; an int store is atomic
+        self.wanted_fit = 0  # the one fit generation still wanted (GUI thread writes it)
+        self.closing = False  # set by the GUI thread on shutdown: drop everything
         self._model: Any = None
         self._summary: ModelSummary | None = None
         self._classifier: Any = None
@@ -70,6 +82,8 @@ class RecognizerWorker(QObject):
 
     @Slot(object)
     def load_model(self, summary: ModelSummary) -> None:
+        if self.closing:
+            return
         api = self._api()
         try:
             self._model = api.load_model(summary.path)
@@ -92,7 +106,14 @@ class RecognizerWorker(QObject):
 
     @Slot(int, object)
     def fit(self, generation: int, examples: list[tuple[str, Path]]) -> None:
-        """Adapt the model to the class set: examples are (label, png path)."""
+        """Adapt the model to the class set: examples are (label, png path). Emits
+        ``fitProgress`` as it goes; a fit no longer wanted stops without an answer."""
+
+        def cancel() -> bool:
+            return self.closing or self.wanted_fit != generation
+
+        if cancel():
+            return
         if self._model is None:
             self.fitFailed.emit(generation, "no model is loaded")
             return
@@ -100,7 +121,18 @@ class RecognizerWorker(QObject):
         t0 = time.perf_counter()
         size = self._model.info.image_size
         glyphs, labels, bad = [], [], 0
-        for label, path in examples:
+        total = len(examples)
+        n_classes = len({label for label, _ in examples})
+        last_report = 0.0
+        for i, (label, path) in enumerate(examples):
+            if i % 32 == 0:
+                if cancel():
+                    return
+                now = time.perf_counter()
+                if now - last_report > 0.1:  # a few updates a second, not one per glyph
+                    last_report = now
+                    self.fitProgress.emit(generation, i, 2 * total,
+                                          f"preparing {total} examples of {n_classes} classes")
             try:
                 glyphs.append(self._normalized(path, size))
                 labels.append(label)
@@ -111,8 +143,12 @@ class RecognizerWorker(QObject):
             self.fitFailed.emit(generation, "The class set needs at least two classes with "
                                 "examples before anything can be recognised.")
             return
+        self.fitProgress.emit(generation, total, 2 * total,
+                              f"fitting the model to {n_classes} classes")
         try:
-            self._classifier = self._model.fit(glyphs, labels)
+            self._classifier = self._model.fit(glyphs, labels, cancel=cancel)
+        except api.Cancelled:
+            return  # a newer fit, another model or closing the app took over
         except (ValueError, RuntimeError) as exc:
             self._classifier = None
             self.fitFailed.emit(generation, f"fitting the class set failed: {exc}")
@@ -121,7 +157,7 @@ class RecognizerWorker(QObject):
 
     @Slot(int, object, int)
     def predict(self, request: int, image: np.ndarray, k: int) -> None:
-        if request < self.latest_request:
+        if self.closing or request < self.latest_request:
             return  # a newer drawing is waiting: skip this one
         api = self._api()
         t0 = time.perf_counter()
@@ -195,10 +231,16 @@ class Recognizer(QObject):
         self._listModels.emit(bundled, user)
 
     def load_model(self, summary: ModelSummary) -> None:
+        self._cancel_fit()  # a fit for the old model must not hold the new one up
         self._loadModel.emit(summary)
 
-    def fit(self, examples: list[tuple[str, Path]]) -> int:
+    def _cancel_fit(self) -> None:
         self.fit_generation += 1
+        self.worker.wanted_fit = self.fit_generation
+
+    def fit(self, examples: list[tuple[str, Path]]) -> int:
+        """Fit the class set; any fit still running or queued is dropped."""
+        self._cancel_fit()
         self._fit.emit(self.fit_generation, examples)
         return self.fit_generation
 
@@ -218,6 +260,20 @@ class Recognizer(QObject):
         self._propose.emit(self._request, items, k)
         return self._request
 
-    def shutdown(self) -> None:
+    @property
+    def finished_cleanly(self) -> bool:
+        """False when shutdown had to leave the worker inside a torch call."""
+        return not self.thread.isRunning()
+
+    def shutdown(self, wait_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+        """Cancel the running fit, stop the thread; True when it stopped within ``wait_ms``.
+
+        A worker stuck in a long uncancellable call is left running (and referenced, so
+        Qt does not abort on destroying a running thread); the app exits around it."""
+        self.worker.closing = True
+        self._cancel_fit()
         self.thread.quit()
-        self.thread.wait(10000)
+        if self.thread.wait(wait_ms):
+            return True
+        _LEFT_RUNNING.append((self.thread, self.worker))
+        return False

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.learners import maml, protomaml, protonet, transfer  # noqa: F401  (registers)
-from trainer.learners.base import LEARNERS, Classifier, Learner
+from trainer.learners.base import LEARNERS, Cancel, Cancelled, Classifier, Learner
 
-__all__ = ["LEARNERS", "Classifier", "Learner", "create_learner"]
+__all__ = ["LEARNERS", "Cancel", "Cancelled", "Classifier", "Learner", "create_learner"]
 
 
 def create_learner(algo: str, backbone: dict[str, Any] | None = None, **hparams: Any) -> Learner:

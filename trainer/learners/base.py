@@ -16,7 +16,18 @@ from trainer.data.episodes import Episode
 from trainer.models.conv4 import Conv4
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]  # images (M, 1, H, W) -> logits (M, N)
+Cancel = Callable[[], bool]  # True: the caller no longer wants the result
 LEARNERS: dict[str, type[Learner]] = {}
+
+
+class Cancelled(RuntimeError):
+    """An adaptation was stopped because its caller's ``cancel()`` said so."""
+
+
+def check_cancel(cancel: Cancel | None) -> None:
+    """Raise :class:`Cancelled` when the caller asked to stop (called between steps)."""
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled")
 
 
 def register(cls: type[Learner]) -> type[Learner]:
@@ -59,8 +70,12 @@ class Learner(nn.Module, ABC):
         """Training loss (scalar, with graph) and accuracy (scalar) on one batch."""
 
     @abstractmethod
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int) -> Classifier:
-        """A classifier for one task from its support set (S, 1, H, W), labels (S,) in 0..way-1."""
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int,
+              cancel: Cancel | None = None) -> Classifier:
+        """A classifier for one task from its support set (S, 1, H, W), labels (S,) in 0..way-1.
+
+        ``cancel`` is polled between steps of an iterative adaptation (raises Cancelled),
+        so an app can drop a long fit of a big class set when the user moves on."""
 
     def episode_logits(self, episode: Episode) -> torch.Tensor:
         """Query logits (B, N*Q, N) for a batch of episodes, no outer graph. Subclasses

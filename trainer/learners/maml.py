@@ -25,7 +25,14 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from trainer.data.episodes import Episode
-from trainer.learners.base import Classifier, Learner, episode_accuracy, register
+from trainer.learners.base import (
+    Cancel,
+    Classifier,
+    Learner,
+    check_cancel,
+    episode_accuracy,
+    register,
+)
 from trainer.models.conv4 import BNStats
 
 Params = dict[str, torch.Tensor]
@@ -84,7 +91,7 @@ class MAML(Learner):
         return functional_call(self.backbone, body, (x, stats), {"return_stats": True})
 
     def _adapt_params(self, body: Params, sx: torch.Tensor, sy: torch.Tensor, way: int,
-                      steps: int, first_order: bool) -> Params:
+                      steps: int, first_order: bool, cancel: Cancel | None = None) -> Params:
         params = self._init_task_params(body, sx, sy, way)
         lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
 
@@ -93,6 +100,7 @@ class MAML(Learner):
             return F.cross_entropy(logits, sy)
 
         for _ in range(steps):
+            check_cancel(cancel)
             grads = grad(support_loss)(params)
             if first_order:
                 grads = {k: g.detach() for k, g in grads.items()}
@@ -124,10 +132,11 @@ class MAML(Learner):
     def episode_logits(self, episode: Episode) -> torch.Tensor:
         return self._batched_logits(episode, self.hparams["eval_inner_steps"], True).detach()
 
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int) -> Classifier:
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int,
+              cancel: Cancel | None = None) -> Classifier:
         body = {k: v.detach() for k, v in self.backbone.named_parameters()}
         params = self._adapt_params(body, support_x, support_y, way,
-                                    self.hparams["eval_inner_steps"], True)
+                                    self.hparams["eval_inner_steps"], True, cancel)
         params = {k: v.detach() for k, v in params.items()}
         with torch.no_grad():
             _, stats = self._forward(params, support_x, None)

@@ -9,7 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from trainer.data.episodes import Episode
-from trainer.learners.base import Classifier, Learner, episode_accuracy, register
+from trainer.learners.base import (
+    Cancel,
+    Classifier,
+    Learner,
+    check_cancel,
+    episode_accuracy,
+    register,
+)
 from trainer.models.conv4 import prototypes, sq_distances
 
 
@@ -42,7 +49,9 @@ class ProtoNet(Learner):
     def episode_logits(self, episode: Episode) -> torch.Tensor:
         return self._logits(episode)
 
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int) -> Classifier:
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int,
+              cancel: Cancel | None = None) -> Classifier:
+        check_cancel(cancel)
         protos = prototypes(self.backbone(support_x), support_y, way)  # (N, D)
 
         def classify(x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer.data.episodes import Episode
-from trainer.learners.base import Classifier, Learner, register
+from trainer.learners.base import Cancel, Classifier, Learner, check_cancel, register
 
 
 @register
@@ -34,8 +34,8 @@ class Transfer(Learner):
         logits = self.classifier(self.backbone(x))
         return F.cross_entropy(logits, y), (logits.argmax(-1) == y).float().mean()
 
-    def _fit_heads(self, support: torch.Tensor, labels: torch.Tensor, way: int
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _fit_heads(self, support: torch.Tensor, labels: torch.Tensor, way: int,
+                   cancel: Cancel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train T independent linear heads at once on frozen features.
 
         support (T, S, D), labels (T, S) -> weight (T, N, D), bias (T, N). The loss is summed
@@ -48,6 +48,7 @@ class Transfer(Learner):
         opt = torch.optim.Adam([weight, bias], lr=self.hparams["finetune_lr"])
         with torch.enable_grad():
             for _ in range(self.hparams["finetune_steps"]):
+                check_cancel(cancel)
                 logits = support @ weight.transpose(1, 2) + bias[:, None, :]
                 loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="sum")
                 opt.zero_grad(set_to_none=True)
@@ -67,11 +68,12 @@ class Transfer(Learner):
         weight, bias = self._fit_heads(support, episode.support_y, episode.way)
         return query @ weight.transpose(1, 2) + bias[:, None, :]
 
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int) -> Classifier:
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int,
+              cancel: Cancel | None = None) -> Classifier:
         if not self.hparams["finetune_backbone"]:
             with torch.no_grad():
                 emb = self.backbone(support_x)
-            weight, bias = self._fit_heads(emb[None], support_y[None], way)
+            weight, bias = self._fit_heads(emb[None], support_y[None], way, cancel)
             weight, bias = weight[0], bias[0]
 
             def classify(x: torch.Tensor) -> torch.Tensor:
@@ -89,6 +91,7 @@ class Transfer(Learner):
                                lr=self.hparams["finetune_lr"] * 0.1)
         with torch.enable_grad():
             for _ in range(self.hparams["finetune_steps"]):
+                check_cancel(cancel)
                 loss = F.cross_entropy(head(net(support_x)), support_y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
