@@ -133,7 +133,7 @@ def stroke_latency(n_classes: int, strokes: int, data_root: Path | None) -> dict
     return {"classes": n_classes, "examples": 2 * n_classes,
             "model_load_and_fit_s": round(ready, 2),
             "stroke_to_candidates_ms_median": round(1000 * statistics.median(times), 1),
-            "debounce_ms": 150}
+            "debounce_ms": __import__("nomgui.mainwindow").mainwindow.DEBOUNCE_MS}
 
 
 def facade_timings(data_root: Path | None, repeats: int) -> list[dict]:

@@ -61,7 +61,11 @@ TOP_K = 5
 DEFAULT_MODEL = "protonet-omniglot.pt"  # for drawings
 NOM_MODEL = "protonet-nom.pt"  # chosen for class sets of CJK characters
 STARTER_SETS = {"digits": "Starter: digits", "nom": "Starter: Nôm"}
-DEBOUNCE_MS = 150
+# Recognition starts as soon as control returns to the event loop after a change: a request
+# costs milliseconds and stale ones are dropped by the worker, so a fixed delay would only
+# make the user wait. The zero-interval timer still merges changes made in one go.
+DEBOUNCE_MS = 0
+UNDO_LIMIT = 2000  # strokes and class edits kept for undo; bounds a long session's memory
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
@@ -153,10 +157,12 @@ class MainWindow(QMainWindow):
         self.last_glyph: Glyph | None = None
         self.last_latency: float | None = None
         self._stroke_time = 0.0
+        self.answered_request = 0  # the newest recognition request answered (or failed)
         self._icons: dict[tuple[Path, int], QIcon] = {}
 
         # One history for strokes and class-set edits (cleared when another set is opened).
         self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self.class_ids = classundo.IdMap()
         self.readings = Readings.load(self.resources / "nom_readings.tsv")
         self.setWindowTitle("nomgui")
@@ -1126,6 +1132,7 @@ class MainWindow(QMainWindow):
         self.recognizer.predict(self.canvas.render_image(), TOP_K)
 
     def _on_predicted(self, request: int, top, glyph: np.ndarray, seconds: float) -> None:
+        self.answered_request = max(self.answered_request, request)
         if request != self.recognizer.latest_request or self.canvas.is_empty():
             return  # an answer for a drawing that has changed since
         self.show_message("")
@@ -1138,6 +1145,7 @@ class MainWindow(QMainWindow):
             self.latency_status.setText(f"{self.last_latency * 1000:.0f} ms")
 
     def _on_predict_failed(self, request: int, text: str) -> None:
+        self.answered_request = max(self.answered_request, request)
         if request != self.recognizer.latest_request:
             return
         self.candidates.show_candidates([], {})
