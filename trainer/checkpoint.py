@@ -5,7 +5,10 @@ types and tensors, so ``torch.load(weights_only=True)`` reads it and no code can
 
     {"format": "nomgui-model", "version": 1, "learner": {algo, backbone, hparams},
      "state_dict": {...}, "train_config": {...}, "metrics": {...},
-     "preprocess_version": int}
+     "preprocess_version": int, "trained_on": {...}}
+
+``trained_on`` (see :func:`trained_on`) names the classes the model was trained and
+validated on, so ``evaluate`` can refuse to report a "test" score on classes it has seen.
 
 A *checkpoint* adds the optimizer, schedule, sampler and RNG states and the step, for an
 exact resume; it is also a valid model file.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +41,9 @@ class ModelFileError(RuntimeError):
 
 
 def model_payload(learner: Learner, *, train_config: dict[str, Any] | None = None,
-                  metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
+                  metrics: dict[str, Any] | None = None,
+                  trained: dict[str, Any] | None = None) -> dict[str, Any]:
+    payload = {
         "format": MODEL_FORMAT,
         "version": FORMAT_VERSION,
         "learner": learner.config(),
@@ -47,6 +52,52 @@ def model_payload(learner: Learner, *, train_config: dict[str, Any] | None = Non
         "metrics": metrics or {},
         "preprocess_version": PREPROCESS_VERSION,
     }
+    if trained is not None:
+        payload["trained_on"] = trained
+    return payload
+
+
+# A Vinyals-split class is one rotation of a character ("Alphabet/character01/rot090"); a
+# model that saw any rotation of a character has seen that character.
+_ROTATION = re.compile(r"/rot\d{3}$")
+
+
+def character_of(class_name: str) -> str:
+    """The character a class stands for: its name without a rotation suffix."""
+    return _ROTATION.sub("", class_name)
+
+
+def names_hash(names: list[str]) -> str:
+    """sha256 of class names in order, one per line: identifies a split's part exactly."""
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def trained_on(*, dataset: str, split: str, split_seed: int, rotations: bool,
+               train: list[str], val: list[str], pretrained: list[str] | None = None,
+               note: str | None = None) -> dict[str, Any]:
+    """The ``trained_on`` record of a model file.
+
+    ``train_classes`` and ``val_classes`` are the sorted characters (rotation suffixes
+    dropped) of the training and validation parts; ``train_sha256`` / ``val_sha256`` hash
+    the parts' exact class lists (with rotations, in split order). ``pretrained_classes``
+    are the classes of the model it started from (``--init-from``), seen too.
+    """
+    record: dict[str, Any] = {
+        "dataset": dataset, "split": split, "split_seed": split_seed, "rotations": rotations,
+        "train_classes": sorted({character_of(n) for n in train}),
+        "val_classes": sorted({character_of(n) for n in val}),
+        "train_sha256": names_hash(train), "val_sha256": names_hash(val),
+        "pretrained_classes": sorted(set(pretrained or [])),
+    }
+    if note:
+        record["note"] = note
+    return record
+
+
+def seen_classes(trained: dict[str, Any]) -> set[str]:
+    """Every character a model was trained, validated or pre-trained on."""
+    return (set(trained.get("train_classes", [])) | set(trained.get("val_classes", []))
+            | set(trained.get("pretrained_classes", [])))
 
 
 def save(payload: dict[str, Any], path: Path) -> None:
@@ -59,7 +110,8 @@ def evaluation_key(record: dict[str, Any]) -> tuple:
     protocol, data, task shape, and the adaptation settings evaluate can override."""
     return (record.get("protocol", "episodes"), record["dataset"], record["split"],
             record["part"], record["way"], record["shot"], record.get("eval_inner_steps"),
-            record.get("finetune_steps"), bool(record.get("finetune_backbone")))
+            record.get("finetune_steps"), bool(record.get("finetune_backbone")),
+            record.get("min_images"))
 
 
 @contextlib.contextmanager

@@ -22,7 +22,14 @@ from trainer.config import TrainConfig
 from trainer.data import DATASETS, DataError, load_dataset
 from trainer.data.splits import SPLITS, make_splits
 from trainer.distributed import Dist
-from trainer.evaluate import AllClassesResult, EvalResult, all_classes_accuracy, evaluate
+from trainer.evaluate import (
+    AllClassesResult,
+    EvalResult,
+    all_classes_accuracy,
+    check_classes,
+    evaluate,
+    part_label,
+)
 from trainer.learners import LEARNERS
 from trainer.runtime import configure_device, resolve_device, tune_allocator
 
@@ -115,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--all-classes", action="store_true")
     w.add_argument("--train-per-class", type=int, default=10)
     w.add_argument("--val-per-class", type=int, default=4)
+    p.add_argument("--min-images", type=int,
+                   help="draw episodes only from classes with at least this many images "
+                        "(give a table's largest shot + query: one set of classes for "
+                        "every column); the count is printed")
+    p.add_argument("--allow-seen", action="store_true",
+                   help="evaluate even on classes the model was trained or validated on "
+                        "(refused otherwise); the record then says 'seen classes'")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--record", action="store_true",
                    help="store the result in the model file (shown by the app)")
@@ -260,6 +274,10 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
     glyphs = load_dataset(args.dataset, args.data_root, size=size, cache_dir=args.cache_dir,
                           download=args.download)
     part = make_splits(glyphs, args.split).part(args.part)
+    # The seen-class guard: a "test" score only on classes the model never trained on.
+    label = part_label(check_classes(payload, part, dataset=args.dataset, glyphs=glyphs),
+                       part=args.part, dataset=args.dataset, split=args.split,
+                       allow_seen=args.allow_seen)
     result: EvalResult | AllClassesResult
     if args.all_classes:
         result = all_classes_accuracy(learner, part, train_per_class=args.train_per_class,
@@ -268,18 +286,21 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
         protocol = "all-classes"
     else:
         result = evaluate(learner, part, way=args.way, shot=args.shot, query=args.query,
-                          episodes=args.episodes, seed=args.seed, device=device)
+                          episodes=args.episodes, seed=args.seed, device=device,
+                          min_images=args.min_images)
         protocol = "episodes"
     record = {"model": str(args.model), "algo": payload["learner"]["algo"],
-              "dataset": args.dataset, "split": args.split, "part": args.part,
+              "dataset": args.dataset, "split": args.split, "part": label,
               "eval_inner_steps": learner.hparams.get("eval_inner_steps"),
               **{k: learner.hparams[k] for k in ("finetune_steps", "finetune_backbone")
                  if k in learner.hparams},
+              **({"min_images": args.min_images} if args.min_images and not args.all_classes
+                 else {}),
               "protocol": protocol, **result.to_dict()}
     if args.record:  # refuses training checkpoints (ModelFileError)
         ckpt.record_evaluation(args.model, {k: v for k, v in record.items() if k != "model"})
     print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
-          f"{args.split}/{args.part}: {result}")
+          f"{args.split}/{label}: {result}")
     return 0
 
 

@@ -86,10 +86,13 @@ def train(
     on_event: Callable[[Event], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     dist: Dist = SINGLE,
+    trained: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``learner`` for ``cfg.steps`` steps (from its checkpoint if ``resume``).
 
     ``validate(learner) -> score`` (higher is better, percent) picks the best model.
+    ``trained`` (:func:`trainer.checkpoint.trained_on`: the classes it trains and validates
+    on) goes into every model file and checkpoint, for ``evaluate``'s seen-class guard.
     Under torchrun every rank calls this with its own ``sampler`` (its share of the batch)
     and ``dist``; rank 0 alone validates, logs, emits events and writes files.
     """
@@ -132,7 +135,8 @@ def train(
         if not dist.is_main:
             return
         payload = ckpt.model_payload(learner, train_config=cfg.to_dict(),
-                                     metrics={"val_acc": best_val, "val_step": best_step})
+                                     metrics={"val_acc": best_val, "val_step": best_step},
+                                     trained=trained)
         payload.update(format=ckpt.CHECKPOINT_FORMAT, optimizer=optimizer.state_dict(),
                        schedule=schedule.state_dict(), sampler=sampler_states[0],
                        sampler_ranks=sampler_states, world_size=dist.world_size,
@@ -197,7 +201,8 @@ def train(
                     best_val, best_step = score, step
                     ckpt.save(ckpt.model_payload(
                         learner, train_config=cfg.to_dict(),
-                        metrics={"val_acc": score, "val_step": step}), best_path)
+                        metrics={"val_acc": score, "val_step": step}, trained=trained),
+                        best_path)
                 log({"event": "val", "step": step, "val_acc": score, "best_val": best_val,
                      "improved": improved})
             dist.barrier()

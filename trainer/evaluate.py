@@ -1,15 +1,20 @@
-"""Episodic evaluation: mean accuracy over a fixed, seeded set of episodes, with a 95% CI."""
+"""Episodic evaluation: mean accuracy over a fixed, seeded set of episodes, with a 95% CI,
+and the seen-class guard: a score is only a *test* score on classes the model never saw.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
+from trainer import checkpoint as ckpt
 from trainer.data.episodes import EpisodeSampler
 from trainer.data.glyphset import GlyphSet
+from trainer.data.splits import make_splits, trained_parts
 from trainer.learners.base import Learner, episode_accuracy
 
 # Episodes are drawn in chunks of this many: the set of episodes depends only on the seed,
@@ -28,10 +33,11 @@ class EvalResult:
     way: int
     shot: int
     query: int
+    classes: int = 0  # classes the episodes were drawn from (those with enough images)
 
     def __str__(self) -> str:
         return (f"{self.way}-way {self.shot}-shot: {self.mean:.2f} +- {self.ci95:.2f}% "
-                f"({self.episodes} episodes)")
+                f"({self.episodes} episodes from {self.classes} classes)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,10 +55,17 @@ def evaluate(learner: Learner, glyphs: GlyphSet, *, way: int = 5, shot: int = 1,
              query: int = 15, episodes: int = 1000, seed: int = 0,
              device: torch.device | str = "cpu",
              progress: Callable[[float, str], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> EvalResult:
-    """Evaluate ``learner`` on ``episodes`` seeded episodes from ``glyphs``."""
+             should_stop: Callable[[], bool] | None = None,
+             min_images: int | None = None) -> EvalResult:
+    """Evaluate ``learner`` on ``episodes`` seeded episodes from ``glyphs``.
+
+    Episodes draw from the classes with at least ``shot + query`` images, or
+    ``min_images`` if larger: give a table's largest ``shot + query`` so that every
+    column is measured on one set of classes.
+    """
     sampler = EpisodeSampler(glyphs, way, shot, query, SAMPLE_CHUNK,
-                             generator=torch.Generator().manual_seed(seed))
+                             generator=torch.Generator().manual_seed(seed),
+                             min_images=min_images)
     was_training = learner.training
     learner.eval()
     accs: list[torch.Tensor] = []
@@ -75,7 +88,8 @@ def evaluate(learner: Learner, glyphs: GlyphSet, *, way: int = 5, shot: int = 1,
     if acc.numel() == 0:
         raise RuntimeError("evaluation was stopped before the first episode")
     mean, ci, std = confidence_interval(acc)
-    return EvalResult(mean, ci, std, int(acc.numel()), way, shot, query)
+    return EvalResult(mean, ci, std, int(acc.numel()), way, shot, query,
+                      len(sampler.eligible))
 
 
 def classification_accuracy(learner: Learner, glyphs: GlyphSet, device: torch.device | str,
@@ -182,3 +196,79 @@ def all_classes_accuracy(learner: Learner, glyphs: GlyphSet, *, train_per_class:
     return AllClassesResult(mean=100 * test, ci95=100 * ci, val=100 * val,
                             way=glyphs.num_classes, shot=train_per_class,
                             val_per_class=val_per_class, test_images=n)
+
+
+# -- the seen-class guard ---------------------------------------------------------------------
+
+SEEN_LABEL = "seen classes"  # what a record says instead of "test" under --allow-seen
+
+
+class SeenClassesError(ValueError):
+    """``evaluate`` was asked for a score on classes the model was trained or validated on."""
+
+
+@dataclass(frozen=True)
+class ClassCheck:
+    """Which characters of an evaluated part the model has seen, and how that is known."""
+
+    seen: list[str]  # characters of the part among the model's train / val / init classes
+    characters: int  # characters in the part
+    source: str  # "model file" or "training configuration" (files without the record)
+    trained: dict[str, Any] | None  # the model's trained_on record (None: unknown)
+
+
+def model_trained_on(payload: dict[str, Any], dataset: str, glyphs: GlyphSet | None
+                     ) -> tuple[dict[str, Any] | None, str]:
+    """The model's ``trained_on`` record, and where it came from.
+
+    Files written before models recorded their classes are re-derived from their stored
+    configuration (data set, split, split seed 0) when ``glyphs`` is that data set; a file
+    that started from another model (``init_from``) then has unknown extra classes.
+    """
+    if "trained_on" in payload:
+        return payload["trained_on"], "model file"
+    cfg = payload.get("train_config", {})
+    if glyphs is None or cfg.get("dataset") != dataset or "split" not in cfg:
+        return None, "unknown"
+    splits = make_splits(glyphs, cfg["split"], seed=0)
+    train, val = trained_parts(payload["learner"]["algo"], splits)
+    note = "started from another model, whose classes are unknown" if cfg.get(
+        "init_from") else None
+    return ckpt.trained_on(dataset=dataset, split=cfg["split"], split_seed=0,
+                           rotations=bool(cfg.get("rotations")), train=train, val=val,
+                           note=note), "training configuration"
+
+
+def check_classes(payload: dict[str, Any], part: GlyphSet, *, dataset: str,
+                  glyphs: GlyphSet | None = None) -> ClassCheck:
+    """Compare the characters of ``part`` with those the model was trained on."""
+    trained, source = model_trained_on(payload, dataset, glyphs)
+    characters = {ckpt.character_of(n) for n in part.class_names}
+    seen = sorted(characters & ckpt.seen_classes(trained)) if trained is not None else []
+    return ClassCheck(seen, len(characters), source, trained)
+
+
+def part_label(check: ClassCheck, *, part: str, dataset: str, split: str,
+               allow_seen: bool) -> str:
+    """What a record calls the evaluated part: ``part`` ("test") only when the model has
+    seen none of its classes; :data:`SEEN_LABEL` under ``allow_seen``; ``"all classes"``
+    for split ``all``, which is never a test. Otherwise :class:`SeenClassesError`."""
+    where = f"{dataset}/{split} {part}"
+    if check.trained is None:
+        if allow_seen:
+            return SEEN_LABEL
+        raise SeenClassesError(
+            f"the model file does not say which classes it was trained on and its training "
+            f"data set differs, so whether {where} is unseen cannot be checked; pass "
+            f"--allow-seen to evaluate anyway (recorded as '{SEEN_LABEL}')")
+    if check.seen:
+        if allow_seen:
+            return SEEN_LABEL
+        t = check.trained
+        raise SeenClassesError(
+            f"{len(check.seen)} of the {check.characters} characters of {where} were "
+            f"among this model's training or validation classes ({t.get('dataset')}/"
+            f"{t.get('split')}, from its {check.source}), e.g. {check.seen[0]}: that is not "
+            f"a test. Evaluate on the split it was trained with, or pass --allow-seen "
+            f"(recorded as '{SEEN_LABEL}')")
+    return "all classes" if split == "all" else part

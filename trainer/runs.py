@@ -16,7 +16,7 @@ from trainer import engine
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
-from trainer.data.splits import Splits, make_splits
+from trainer.data.splits import Splits, make_splits, trained_parts
 from trainer.distributed import SINGLE, Dist
 from trainer.evaluate import classification_accuracy, evaluate
 from trainer.learners import Learner, create_learner
@@ -24,6 +24,7 @@ from trainer.learners import Learner, create_learner
 # Transfer pre-training validates on drawings it never trained on: of each pre-training
 # class, the first PRETRAIN_TRAIN_SAMPLES images train, the rest measure accuracy.
 PRETRAIN_TRAIN_SAMPLES = 17
+SPLIT_SEED = 0  # every run uses the published split; --seed seeds sampling and weights
 
 
 @dataclass
@@ -37,7 +38,7 @@ def load_splits(cfg: TrainConfig, data: DataOptions,
                 progress: Callable[[float, str], None] | None = None) -> Splits:
     glyphs = load_dataset(cfg.dataset, data.root, size=cfg.image_size,
                           cache_dir=data.cache_dir, download=data.download, progress=progress)
-    return make_splits(glyphs, cfg.split, seed=0)
+    return make_splits(glyphs, cfg.split, seed=SPLIT_SEED)
 
 
 def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = SINGLE
@@ -69,6 +70,28 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
             return evaluate(model, splits.val, way=cfg.way, shot=cfg.shot, query=cfg.query,
                             episodes=cfg.val_episodes, seed=1, device=device).mean
     return learner, sampler, validate
+
+
+def trained_on(cfg: TrainConfig, splits: Splits) -> dict:
+    """What the run's model files say it was trained on (the seen-class guard's input):
+    the parts of ``splits`` it trains and validates on, and the classes of the model it
+    starts from (``--init-from``), which it has seen too."""
+    train, val = trained_parts(cfg.algo, splits)
+    pretrained: list[str] = []
+    note = None
+    if cfg.init_from:
+        try:
+            source = ckpt.read(Path(cfg.init_from)).get("trained_on")
+        except ckpt.ModelFileError:
+            source = None
+        if source is not None:
+            pretrained = sorted(ckpt.seen_classes(source))
+        else:
+            note = (f"started from {Path(cfg.init_from).name}, whose classes are not "
+                    "recorded")
+    return ckpt.trained_on(dataset=cfg.dataset, split=cfg.split, split_seed=SPLIT_SEED,
+                           rotations=cfg.rotations, train=train, val=val,
+                           pretrained=pretrained, note=note)
 
 
 def init_weights(learner: Learner, path: Path) -> int:
@@ -106,4 +129,5 @@ def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.dev
     if cfg.init_from and not resume:  # a resumed run has its own weights in the checkpoint
         init_weights(learner, Path(cfg.init_from))
     return engine.train(cfg, learner, sampler, validate, run_dir, device=device,
-                        resume=resume, on_event=on_event, should_stop=should_stop, dist=dist)
+                        resume=resume, on_event=on_event, should_stop=should_stop, dist=dist,
+                        trained=trained_on(cfg, splits))

@@ -83,18 +83,22 @@ class EpisodeSampler:
         rotations: multiply classes by four with 0/90/180/270 degree rotations (the
             ProtoNet and MAML papers' augmentation; a rotated character is a new class).
         affine: per-sample affine jitter strength (0 = off).
+        min_images: draw only classes with at least this many images (default: K + Q).
     """
 
     def __init__(self, glyphs: GlyphSet, way: int, shot: int, query: int, batch: int = 1,
-                 *, generator: torch.Generator, rotations: bool = False, affine: float = 0.0
-                 ) -> None:
+                 *, generator: torch.Generator, rotations: bool = False, affine: float = 0.0,
+                 min_images: int | None = None) -> None:
         counts = glyphs.counts()
-        eligible = torch.nonzero(counts >= shot + query).flatten()
+        # Classes with fewer than K + Q images cannot fill an episode and are left out;
+        # min_images raises the bar so several (K, Q) settings draw on one set of classes.
+        need = max(shot + query, min_images or 0)
+        eligible = torch.nonzero(counts >= need).flatten()
         n_virtual = len(eligible) * (4 if rotations else 1)
         if n_virtual < way:
             raise DataError(
                 f"{way}-way {shot}-shot {query}-query episodes need {way} classes with at "
-                f"least {shot + query} images each; this data has {len(eligible)}")
+                f"least {need} images each; this data has {len(eligible)}")
         self.glyphs, self.way, self.shot, self.query, self.batch = glyphs, way, shot, query, batch
         self.generator, self.rotations, self.affine = generator, rotations, affine
         self.eligible = eligible

@@ -46,6 +46,14 @@ class Splits:
         return getattr(self, name)
 
 
+def trained_parts(algo: str, splits: Splits) -> tuple[list[str], list[str]]:
+    """Class names a learner trains on and validates on: transfer pre-trains on train + val
+    (and validates on other drawings of them), the others train on train, validate on val."""
+    if algo == "transfer":
+        return splits.pretrain.class_names, []
+    return splits.train.class_names, splits.val.class_names
+
+
 def class_permutation(num_classes: int, seed: int) -> torch.Tensor:
     return torch.randperm(num_classes, generator=torch.Generator().manual_seed(seed))
 
