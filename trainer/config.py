@@ -40,6 +40,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.way < 2:
             raise ValueError("way must be at least 2")
+        if self.split == "vinyals" and self.rotations:
+            # Rotating classes that are already rotations would put one class into an
+            # episode twice under two labels.
+            raise ValueError("the vinyals split already holds every rotation as its own "
+                             "class: drop --rotations")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

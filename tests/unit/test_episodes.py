@@ -84,7 +84,7 @@ def test_seed_split_is_the_seminar_one_and_disjoint():
     names = [set(p.class_names) for p in (s.train, s.val, s.test)]
     assert not (names[0] & names[1]) and not (names[0] & names[2]) and not (names[1] & names[2])
     assert s.pretrain.num_classes == 1200
-    assert make_splits(glyphs, "seed").test.class_names == s.test.class_names
+    # which classes each part holds is checked against stored hashes in test_splits.py
 
 
 def test_lake_split_uses_the_official_parts():

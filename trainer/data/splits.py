@@ -8,6 +8,11 @@
   tagged ``nom`` (Nôm proper), so a model can be reported on Nôm and on all Hán-Nôm.
 * ``lake``: Omniglot's own split. Train on the 964 background characters (minus 100 carved
   out, seeded, for validation), test on the 659 evaluation characters.
+* ``vinyals``: the papers' split (Vinyals et al. 2016; the lists of Snell et al. 2017, in
+  ``trainer/data/vinyals/``): 1,028 / 172 / 423 characters, each rotation (0/90/180/270)
+  its own class in every part: 4,112 training, 688 validation, 1,692 test classes. The test
+  characters are mostly whole alphabets, so it is harder than ``seed``. Its parts already
+  hold the rotations: train on it without ``--rotations``.
 * ``all``: every class in every part. Not for reporting results: it is for adapting a model
   to a user's own few classes (the app's class set), where a class-disjoint split would
   leave nothing to train on; validation then measures fit to those same classes.
@@ -16,13 +21,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from trainer.data.episodes import rot90_batch
 from trainer.data.glyphset import GlyphSet
 from trainer.data.sources import DataError
 
-SPLITS = ("seed", "lake", "nom-only", "all")
+SPLITS = ("seed", "lake", "vinyals", "nom-only", "all")
+VINYALS_DIR = Path(__file__).resolve().parent / "vinyals"  # train/val/test.txt, with credit
 SEED_SPLIT = (1100, 100, 423)  # Omniglot: train, val, test classes
 OTHER_SPLIT = (0.70, 0.15, 0.15)  # other data sets: fractions of classes
 LAKE_VAL = 100  # validation classes carved out of Omniglot's background set
@@ -80,6 +88,11 @@ def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
         if n - n_train - n_val < 2 or n_train < 2:
             raise DataError(f"{n} classes are too few for a train/val/test split")
         parts = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    elif split == "vinyals":
+        if set(glyphs.groups) != {"background", "evaluation"}:
+            raise DataError("the 'vinyals' split exists for Omniglot only")
+        lists = read_vinyals()
+        return Splits(*(rotated_classes(glyphs, lists[p]) for p in ("train", "val", "test")))
     elif split == "lake":
         if set(glyphs.groups) != {"background", "evaluation"}:
             raise DataError("the 'lake' split exists for Omniglot only (background/evaluation)")
@@ -95,6 +108,36 @@ def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
     else:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return Splits(*(glyphs.subset(p) for p in parts))
+
+
+def read_vinyals(folder: Path = VINYALS_DIR) -> dict[str, list[str]]:
+    """The Vinyals split's class lists: part -> ["Alphabet/characterNN/rotDDD", ...]."""
+    out = {}
+    for part in ("train", "val", "test"):
+        path = folder / f"{part}.txt"
+        if not path.is_file():
+            raise DataError(f"the Vinyals split list {path} is missing (it ships with "
+                            "nomgui: reinstall)")
+        out[part] = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return out
+
+
+def rotated_classes(glyphs: GlyphSet, entries: list[str]) -> GlyphSet:
+    """One class per entry "Alphabet/characterNN/rotDDD": the character's images turned
+    counter-clockwise by DDD degrees (DDD in 000, 090, 180, 270)."""
+    index = {name: i for i, name in enumerate(glyphs.class_names)}
+    classes, turns = [], []
+    for entry in entries:
+        name, _, rot = entry.rpartition("/")
+        if name not in index or rot not in ("rot000", "rot090", "rot180", "rot270"):
+            raise DataError(f"Vinyals split class {entry!r} is not in this Omniglot (its "
+                            f"{glyphs.num_classes} characters)")
+        classes.append(index[name])
+        turns.append(int(rot[3:]) // 90)
+    base = glyphs.subset(classes)
+    per_image = torch.tensor(turns).repeat_interleave(base.counts())  # (M,)
+    return GlyphSet(rot90_batch(base.images, per_image), base.labels, list(entries),
+                    base.groups)
 
 
 def _only(glyphs: GlyphSet, group: str) -> GlyphSet:
