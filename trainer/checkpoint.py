@@ -30,6 +30,7 @@ import torch
 from trainer.data.sources import atomic_torch_save
 from trainer.glyphs import PREPROCESS_VERSION
 from trainer.learners import LEARNERS, Learner, create_learner
+from trainer.modelcheck import PayloadError, check_payload
 
 MODEL_FORMAT = "nomgui-model"
 CHECKPOINT_FORMAT = "nomgui-checkpoint"
@@ -159,16 +160,19 @@ def read(path: Path) -> dict[str, Any]:
     """Load and check a model file or checkpoint; every failure is a :class:`ModelFileError`."""
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
+        raise ModelFileError(f"model file {path} does not exist" if not path.exists() else
+                             f"{path} is not a regular file")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path.name} is empty (0 bytes: an interrupted copy?)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ModelFileError(
             f"{path.name} holds objects other than plain weights (code could run on "
-            f"loading), so it was not opened: {str(exc).splitlines()[0]}") from exc
+            f"loading), so it was not opened: {_first_line(exc)}") from exc
     except Exception as exc:
         raise ModelFileError(f"{path.name} is not a readable model file (truncated or "
-                             f"corrupt?): {str(exc).splitlines()[0]}") from exc
+                             f"corrupt?): {_first_line(exc)}") from exc
     if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT,
                                                                        CHECKPOINT_FORMAT):
         raise ModelFileError(f"{path.name} is not a nomgui model file")
@@ -181,11 +185,17 @@ def read(path: Path) -> dict[str, Any]:
             f"{path.name} was trained with glyph preprocessing version "
             f"{payload.get('preprocess_version')}, this nomgui uses {PREPROCESS_VERSION}; "
             "its answers would be wrong, so it is not loaded. Re-train it.")
-    algo = payload.get("learner", {}).get("algo")
-    if algo not in LEARNERS:
-        raise ModelFileError(f"{path.name} uses algorithm {algo!r}, which this nomgui does "
-                             f"not have ({', '.join(LEARNERS)})")
+    try:  # the one validation layer: types, evaluation records, finite weights
+        check_payload(payload, LEARNERS)
+    except PayloadError as exc:
+        raise ModelFileError(f"{path.name} cannot be used: {exc}") from exc
     return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type (an EOFError has none)."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines and lines[0].strip() else exc.__class__.__name__
 
 
 def build_learner(payload: dict[str, Any]) -> Learner:
@@ -194,9 +204,9 @@ def build_learner(payload: dict[str, Any]) -> Learner:
     try:
         learner = create_learner(spec["algo"], spec.get("backbone"), **spec.get("hparams", {}))
         learner.load_state_dict(payload["state_dict"])
-    except (ValueError, RuntimeError, KeyError) as exc:
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ModelFileError(f"the weights do not fit a {spec.get('algo')} model: "
-                             f"{str(exc).splitlines()[0]}") from exc
+                             f"{_first_line(exc)}") from exc
     return learner
 
 
