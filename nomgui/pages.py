@@ -108,7 +108,7 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     if step > 1:
         paper = np.repeat(np.repeat(paper, step, 0), step, 1)[: g.shape[0], : g.shape[1]]
     # a slight blur takes most of the scanner's grain off while strokes stay
-    signed = ndimage.gaussian_filter(paper - g, sigma=min(2.0, max(0.7, sw / 3)))
+    signed = ndimage.gaussian_filter(paper - g, sigma=min(1.0, max(0.6, sw / 4)))
     # on a grainy page the closing rides on the grain's peaks: most of the page is paper,
     # so its median is the paper level
     signed -= float(np.median(signed))
@@ -212,17 +212,17 @@ def _columns(ink: np.ndarray, size: float) -> tuple[list[tuple[int, int]], float
     runs = _runs(level - 0.01 * extent)
     if not runs:
         return [], 0.0
-    # a gap narrower than a fifth of a character is inside a column (between the strokes
+    # a gap narrower than a tenth of a character is inside a column (between the strokes
     # of its characters, where no other character fills it)
     merged = [list(runs[0])]
     for a, b in runs[1:]:
-        if a - merged[-1][1] < 0.2 * size:
+        if a - merged[-1][1] < 0.1 * size:
             merged[-1][1] = b
         else:
             merged.append([a, b])
     widths = np.array([b - a for a, b in merged], np.float64)
     inks = np.array([prof[a:b].sum() for a, b in merged])
-    wide = float(np.median(widths[widths >= 0.5 * widths.max()]))
+    wide = float(np.median(widths[widths >= 0.3 * np.median(widths)]))
     cols: list[tuple[int, int]] = []
     for (a, b), wd, amount in zip(merged, widths, inks, strict=True):
         if wd < 0.35 * wide and amount < 0.15 * np.median(inks):
