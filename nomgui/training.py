@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from nomgui.classset import atomic_write
+from nomgui.safepath import UnsafePathError, check_name
 
 _CHILDREN: dict[int, subprocess.Popen] = {}  # trainer processes this app started
 _DETACH: dict[str, Any] = (
@@ -156,27 +158,131 @@ class RunInfo:
     evaluation: dict[str, Any] | None = None  # the evaluate JSON record of the best model
     registered: str | None = None  # model file added to the model menu
     parent: str | None = None  # an evaluation's training run (its result goes there)
+    pid_start: int | None = None  # the process's start time (clock ticks after boot)
 
 
-def _alive(pid: int | None, run_dir: Path) -> bool:
-    """Is the trainer process of this run still running? Checks the command line where
-    the OS shows it, so a recycled process id is not taken for the run."""
-    if not pid:
+# A run record is data that may be damaged or crafted; these are the only types it may
+# hold. A pid of -1 signals every process of the user, -PGID a whole group: see _alive.
+_INFO_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "title": (str,), "created": (int, float), "request": (dict,),
+    "argv": (list,), "pid": (int, type(None)), "evaluation": (dict, type(None)),
+    "registered": (str, type(None)), "parent": (str, type(None)),
+    "pid_start": (int, type(None)),
+}
+_PID_MAX = 2**22  # Linux's largest pid_max; anything above is not a process id
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
+
+
+def _run_info(data: object) -> RunInfo:
+    """A RunInfo from run.json's contents, every field type-checked (ValueError if not)."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    unknown = sorted(set(data) - set(_INFO_TYPES))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+    for key, types in _INFO_TYPES.items():
+        if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool)):
+            raise ValueError(f"field {key!r} is {data[key]!r:.40}, not a "
+                             f"{' or '.join(t.__name__ for t in types)}")
+    info = RunInfo(**data)
+    check_name(info.id, "run id")
+    if info.pid is not None and not 1 < info.pid <= _PID_MAX:
+        raise ValueError(f"process id {info.pid} is not one a run can have")
+    if not all(isinstance(a, str) for a in info.argv):
+        raise ValueError("the command line holds non-text arguments")
+    _checked_request(info.request)
+    if info.evaluation is not None and not (valid_event(info.evaluation)
+                                            and "mean" in info.evaluation):
+        raise ValueError("the recorded evaluation is malformed")
+    return info
+
+
+def _checked_request(request: dict[str, Any]) -> TrainRequest:
+    """The TrainRequest of a record, its choices among the known ones (ValueError if not)."""
+    req = TrainRequest(**request)  # TypeError on unknown keys
+    for name, allowed in (("command", ("meta-train", "pretrain", "evaluate")),
+                          ("algo", ALGORITHMS), ("dataset", DATASETS), ("split", SPLITS)):
+        if getattr(req, name) not in allowed:
+            raise ValueError(f"{name} {getattr(req, name)!r:.40} is not one nomgui knows")
+    for name in ("way", "shot", "query", "steps", "batch", "episodes"):
+        value = getattr(req, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**9:
+            raise ValueError(f"{name} {value!r:.40} is not a positive whole number")
+    for name in ("data_root", "init_from", "title"):
+        if not isinstance(getattr(req, name), str):
+            raise ValueError(f"{name} is not a text")
+    if not isinstance(req.device, str) or not _DEVICE.match(req.device):
+        raise ValueError(f"device {req.device!r:.40} is not one nomgui knows")
+    return req
+
+
+def _proc_start_time(pid: int) -> int | None:
+    """The process's start time from /proc (clock ticks after boot); None where there is
+    no /proc or no such process. With the pid it names one process for good."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _alive(pid: object, run_dir: Path, start_time: int | None = None) -> bool:
+    """Is the trainer process of this run still running? Only a positive pid of a process
+    this run started counts: its start time must match the recorded one and its command
+    line must name the trainer and this run's folder (where /proc shows them), so a
+    recycled process id, or a crafted one, is never taken for the run (and never signalled).
+    """
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 1 < pid <= _PID_MAX:
         return False
     if pid in _CHILDREN:  # started by this app: ask the child (poll() also reaps it)
         return _CHILDREN[pid].poll() is None
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError, OSError):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
+    if Path("/proc/self/stat").exists():
+        if start_time is not None and _proc_start_time(pid) != start_time:
+            return False
         try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
         except OSError:
             return False
-        return str(run_dir) in text
+        return "trainer" in text and str(run_dir) in text
+    # No /proc (macOS, Windows): the pid is at least a live process of ours.
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
     return True
+
+
+_NUMBER_KEYS = ("step", "steps", "loss", "acc", "val_acc", "best_val", "mean", "ci95",
+                "way", "shot", "episodes", "tasks_per_s")
+_REQUIRED = {"start": ("step", "steps"), "step": ("step", "loss", "acc"),
+             "val": ("step", "val_acc", "best_val")}
+
+
+def valid_event(event: object) -> bool:
+    """Whether a progress line is one the app can show: a dict whose known keys have the
+    right types and whose kind has its keys (a damaged or foreign line is skipped)."""
+    if not isinstance(event, dict):
+        return False
+
+    def number(key: str) -> bool:
+        value = event.get(key)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    # Known numeric keys are numbers or null (a "done" before any validation has
+    # best_val null); the keys a kind of line needs must be there as numbers.
+    if any(event.get(k) is not None and not number(k) for k in _NUMBER_KEYS):
+        return False
+    kind = event.get("event")
+    if kind is None and "mean" in event:  # evaluate's result line
+        return all(number(k) for k in ("mean", "ci95", "way", "shot", "episodes"))
+    if kind == "done":
+        return isinstance(event.get("status"), str) and number("step")
+    return all(number(k) for k in _REQUIRED.get(kind, ()))
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -186,9 +292,11 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("{"):
                 try:
-                    events.append(json.loads(line))
+                    event = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                if valid_event(event):
+                    events.append(event)
     return events
 
 
@@ -210,8 +318,8 @@ class Run:
     def open(cls, folder: Path) -> Run:
         try:
             data = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
-            return cls(folder, RunInfo(**data))
-        except (OSError, ValueError, TypeError) as exc:
+            return cls(folder, _run_info(data))
+        except (OSError, ValueError, TypeError, UnsafePathError) as exc:
             raise RunError(f"{folder.name}: the run's record is unreadable ({exc})") from exc
 
     def save(self) -> None:
@@ -233,7 +341,7 @@ class Run:
         return self._events
 
     def running(self) -> bool:
-        return _alive(self.info.pid, self.folder)
+        return _alive(self.info.pid, self.folder, self.info.pid_start)
 
     def status(self) -> str:
         """running | finished | stopped | failed | evaluated."""
@@ -327,6 +435,9 @@ class RunStore:
     def start(self, run: Run, resume: bool = False) -> None:
         if run.running():
             raise RunError("this run is already running")
+        # The command is rebuilt from the checked request, not taken from run.json: a
+        # record's argv could send --out (and so every write) anywhere.
+        run.info.argv = run.request.argv(run.folder, self.cache_dir)
         argv = [self.python, "-m", "trainer", *run.info.argv,
                 *(["--resume"] if resume else [])]
         # Output goes to files, not pipes, and the process gets its own session: the run
@@ -341,15 +452,17 @@ class RunStore:
         except OSError as exc:
             raise RunError(f"could not start {self.python} -m trainer: {exc}") from exc
         _CHILDREN[proc.pid] = proc  # polled by _alive, which also reaps it
-        run.info.pid = proc.pid
+        run.info.pid, run.info.pid_start = proc.pid, _proc_start_time(proc.pid)
         run.save()
 
     def stop(self, run: Run) -> bool:
-        """Ask the trainer to stop after its current step; it saves a checkpoint."""
-        if not run.running():
+        """Ask the trainer to stop after its current step; it saves a checkpoint. Only the
+        run's own process is signalled (see :func:`_alive`), never a group or -1."""
+        pid = run.info.pid
+        if not isinstance(pid, int) or pid <= 1 or not run.running():
             return False
         try:
-            os.kill(int(run.info.pid), signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
         except OSError:
             return False
         return True
@@ -372,8 +485,18 @@ class RunStore:
         """Copy the run's best model into the user's models folder (the Model menu)."""
         if not run.model_path.exists():
             raise RunError("this run has no model yet (it saves one at its first validation)")
+        if run.info.registered and Path(run.info.registered).exists():
+            raise RunError(f"this run's model is already in your models as "
+                           f"{Path(run.info.registered).name}")
         req = run.request
-        target = models_dir / f"{req.algo}-{req.dataset}-{run.info.id}.pt"
+        # Never overwrite a registered model (and the evaluation recorded in it): a name
+        # that is taken gets a number.
+        # From checked choices and the run's folder name: never a path from the record.
+        target = models_dir / f"{req.algo}-{req.dataset}-{run.folder.name}.pt"
+        n = 2
+        while target.exists():
+            target = models_dir / f"{req.algo}-{req.dataset}-{run.info.id}-{n}.pt"
+            n += 1
         atomic_write(target, run.model_path.read_bytes())
         run.info.registered = str(target)
         run.save()
@@ -438,6 +561,8 @@ class RunMonitor(QObject):
                 try:
                     event = json.loads(line)
                 except json.JSONDecodeError:  # not one of the trainer's lines
+                    continue
+                if not valid_event(event):  # damaged: skipped, as read_events does
                     continue
                 self.events.append(event)
                 self.event.emit(event)
