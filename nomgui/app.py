@@ -10,10 +10,11 @@ from pathlib import Path
 
 import appdirs
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from nomgui import errors
 from nomgui.bindingcheck import binding_problem
+from nomgui.datalock import DataFolderError, DataFolderLock
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
@@ -37,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("nomgui")
     app.setOrganizationName("nomgui")
+    # One app per data folder (a second one would lose the first one's renames), and a
+    # folder that cannot be written is said at once, not a traceback.
+    lock = DataFolderLock(args.data_dir)
+    try:
+        lock.acquire()
+    except DataFolderError as exc:
+        print(f"nomgui: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, "nomgui", str(exc))
+        return 2
     settings = QSettings(QSettings.IniFormat, QSettings.UserScope, "nomgui", "nomgui")
     window = None
     hook = errors.install(Path(args.data_dir) / "logs",

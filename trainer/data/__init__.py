@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from trainer.data.glyphset import GlyphSet
@@ -32,7 +33,18 @@ def preprocess_for(dataset: str) -> dict[str, bool]:
 def load_dataset(name: str, root: Path | None, *, size: int = 28,
                  cache_dir: Path | None = None, download: bool = False,
                  progress: Progress | None = None) -> GlyphSet:
-    """The whole data set ``name`` as one in-memory GlyphSet (cached in ``cache_dir``)."""
+    """The whole data set ``name`` as one in-memory GlyphSet (cached in ``cache_dir``).
+    A damaged zip anywhere on the way is a :class:`DataError` naming it."""
+    try:
+        return _load(name, root, size=size, cache_dir=cache_dir, download=download,
+                     progress=progress)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+        raise DataError(f"{root} holds a damaged or unsupported zip: "
+                        f"{exc or exc.__class__.__name__}") from exc
+
+
+def _load(name: str, root: Path | None, *, size: int, cache_dir: Path | None,
+          download: bool, progress: Progress | None) -> GlyphSet:
     if name == "omniglot":
         return load_omniglot(root, size, cache_dir=cache_dir, download=download,
                              progress=progress)

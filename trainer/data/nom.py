@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from trainer.data.glyphset import GlyphSet
 from trainer.data.sources import DataError, Progress, cached, decode_classes, scan_tree, signature
 from trainer.glyphs import PREPROCESS_VERSION
 
+CODEPOINT = re.compile(r"U\+[0-9A-Fa-f]{4,6}")
 ZIP_NAME = "nom_woodblock_crops.zip"
 FOLDER = "nom_woodblock_crops"
 NOM_WORKS = ("Tale_of_Kieu_1866", "Tale_of_Kieu_1871", "Tale_of_Kieu_1872", "nlvnpf-0059")
@@ -79,6 +81,12 @@ def load_nom(root: Path | None, size: int = 28, *, cache_dir: Path | None = None
     classes = scan_tree(source, prefix)
     if len(classes) < 2:
         raise DataError(f"{source} holds {len(classes)} character folders.\n{HOW_TO_GET}")
+    # Check the layout before training on it: any zip of class folders scans, and a model
+    # trained on (say) Omniglot's would otherwise be tagged and cleaned as Nôm.
+    odd = next((c for c in classes if not CODEPOINT.fullmatch(c)), None)
+    if odd is not None:
+        raise DataError(f"{source} is not a Nôm crop set: its class folder {odd!r} is not "
+                        f"named after a code point (U+XXXX).\n{HOW_TO_GET}")
     table = read_class_table(source, prefix)
     groups = ({name: "nom" if is_nom_proper(table.get(name, {})) else "han"
                for name in classes} if table else None)

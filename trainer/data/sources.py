@@ -27,6 +27,12 @@ from trainer.glyphs import PREPROCESS_VERSION, EmptyGlyphError, InkPolarity, nor
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 Progress = Callable[[float, str], None]
 
+# Bounds checked before anything is decoded: a 1 MB zip can declare a 1 GiB member, and a
+# small PNG 20,000 x 20,000 pixels. Scans of single glyphs are far below both.
+MAX_MEMBER_BYTES = 64 * 2**20
+MAX_MEMBERS = 2_000_000
+MAX_PIXELS = 40_000_000
+
 
 class DataError(RuntimeError):
     """A data source is missing, incomplete or unreadable; the message says how to fix it."""
@@ -40,9 +46,24 @@ class ImageRef:
     member: str  # path relative to the folder, or the zip member name
 
     def read(self, zf: zipfile.ZipFile | None = None) -> Image.Image:
+        """The image, opened (not decoded); its pixel count is checked before decoding."""
         if zf is not None:
-            return Image.open(io.BytesIO(zf.read(self.member)))
-        return Image.open(self.container / self.member)
+            with zf.open(self.member) as f:  # streamed with a bound: a header can lie
+                data = f.read(MAX_MEMBER_BYTES + 1)
+            if len(data) > MAX_MEMBER_BYTES:
+                raise DataError(f"{self.container}/{self.member} is larger than "
+                                f"{MAX_MEMBER_BYTES // 2**20} MB: not a glyph image")
+            im = Image.open(io.BytesIO(data))
+        else:
+            path = self.container / self.member
+            if not os.path.isfile(path):  # a FIFO would block, a dangling link fail later
+                raise DataError(f"{path} is not a regular file")
+            im = Image.open(path)
+        if im.width * im.height > MAX_PIXELS:
+            im.close()
+            raise DataError(f"{self.container}/{self.member} is {im.width} x {im.height} "
+                            f"pixels (at most {MAX_PIXELS // 1_000_000} megapixels are read)")
+        return im
 
 
 def scan_tree(container: Path, prefix: str = "") -> dict[str, list[ImageRef]]:
@@ -52,14 +73,16 @@ def scan_tree(container: Path, prefix: str = "") -> dict[str, list[ImageRef]]:
     """
     classes: dict[str, list[ImageRef]] = {}
     if container.suffix.lower() == ".zip":
-        with zipfile.ZipFile(container) as zf:
-            names = zf.namelist()
+        names = _zip_names(container)
     else:
         base = container / prefix if prefix else container
+        # Regular files only (os.path.isfile follows links): a dangling link or a FIFO
+        # named x.png is not an image, and opening a FIFO blocks.
         names = [
             str(Path(dirpath, f).relative_to(container)).replace(os.sep, "/")
             for dirpath, _, files in os.walk(base)
             for f in files
+            if os.path.isfile(os.path.join(dirpath, f))
         ]
     for name in names:
         if not name.lower().endswith(IMAGE_SUFFIXES) or not name.startswith(prefix):
@@ -70,6 +93,26 @@ def scan_tree(container: Path, prefix: str = "") -> dict[str, list[ImageRef]]:
         cls = rel.rsplit("/", 1)[0]
         classes.setdefault(cls, []).append(ImageRef(container, name))
     return {c: sorted(refs, key=lambda r: r.member) for c, refs in sorted(classes.items())}
+
+
+def _zip_names(path: Path) -> list[str]:
+    """Member names of a zip whose directory is sane; else a :class:`DataError`."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable zip file (truncated or damaged?): "
+                        f"{exc or exc.__class__.__name__}") from exc
+    if len(infos) > MAX_MEMBERS:
+        raise DataError(f"{path} holds {len(infos):,} members; at most {MAX_MEMBERS:,}")
+    if any(i.flag_bits & 0x1 for i in infos):
+        raise DataError(f"{path} is encrypted (password-protected); unpack it or give an "
+                        "unencrypted zip")
+    big = next((i for i in infos if i.file_size > MAX_MEMBER_BYTES), None)
+    if big is not None and big.filename.lower().endswith(IMAGE_SUFFIXES):
+        raise DataError(f"{path}: {big.filename} unpacks to {big.file_size / 2**20:,.0f} MB; "
+                        "not a glyph image")
+    return [i.filename for i in infos]
 
 
 def signature(paths: list[Path], *parts: object) -> str:
@@ -110,9 +153,11 @@ def decode_classes(
                 try:
                     with ref.read(zf) as im:
                         images[row] = normalize(im, size, ink=ink, clean=clean)
-                except (UnidentifiedImageError, OSError, EmptyGlyphError) as exc:
-                    raise DataError(
-                        f"cannot use image {ref.container}/{ref.member}: {exc}") from exc
+                except (UnidentifiedImageError, OSError, EmptyGlyphError, ValueError,
+                        EOFError, NotImplementedError, zipfile.BadZipFile,
+                        Image.DecompressionBombError) as exc:
+                    raise DataError(f"cannot use image {ref.container}/{ref.member}: "
+                                    f"{exc or exc.__class__.__name__}") from exc
                 labels[row] = label
                 row += 1
             if progress is not None and label % 50 == 0:
