@@ -591,6 +591,9 @@ class MainWindow(QMainWindow):
         if not models:
             empty = self.model_menu.addAction("(no models found)")
             empty.setEnabled(False)
+        for text in errors:  # each refused file on its own line, with the reason
+            refused = self.model_menu.addAction(f"refused: {text}")
+            refused.setEnabled(False)
         self.model_menu.addSeparator()
         self._action(self.model_menu, "Refresh model list", self.refresh_models)
         if errors:
