@@ -142,6 +142,9 @@ def train(
                        sampler_ranks=sampler_states, world_size=dist.world_size,
                        torch_rng=torch.get_rng_state(), step=step, best_val=best_val,
                        best_step=best_step)
+        # The step-log window so far (sums and count since the last logged step): a resume
+        # from a checkpoint between two log steps logs the same means as an unbroken run.
+        payload["log_window"] = [window_loss, window_acc, window_n]
         ckpt.save(payload, ckpt_path)
 
     def log(record: Event) -> None:
@@ -154,6 +157,8 @@ def train(
           "batch_per_process": cfg.batch // dist.world_size})
     status = "finished"
     window_loss, window_acc, window_n = 0.0, 0.0, 0
+    if state is not None and state.get("log_window"):
+        window_loss, window_acc, window_n = state["log_window"]
     t_window = t_start = time.perf_counter()
     start_step = step
     while step < cfg.steps:
@@ -233,6 +238,9 @@ def _open_run(run_dir: Path, learner: Learner, resume: bool) -> dict | Exception
         state = ckpt.read(ckpt_path)
     except ckpt.ModelFileError as exc:
         return exc
+    if state["format"] != ckpt.CHECKPOINT_FORMAT:
+        return RunError(f"{ckpt_path} is a model file (a copied best.pt?), not a training "
+                        "checkpoint: it has no optimizer state or step to resume from")
     if state["learner"] != learner.config():
         return RunError("the checkpoint was made by a differently configured learner: "
                         f"{state['learner']} vs {learner.config()}")
