@@ -18,6 +18,7 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer import distributed, engine, runs
+from trainer.cliargs import OneLineParser, check_args, os_error_line
 from trainer.config import TrainConfig
 from trainer.data import DATASETS, DataError, load_dataset
 from trainer.data.splits import SPLITS, make_splits
@@ -92,7 +93,7 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nomgui-train", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="nomgui-train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="learners and data sets")
     p = sub.add_parser("pretrain", help="transfer learning: pre-train a classifier")
@@ -332,3 +333,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+    try:
+        check_args(args)  # every flag's range, before anything starts
+    except ValueError as exc:
+        print(f"nomgui-train: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # full disk, read-only folder: the last checkpoint is intact
+        print(f"nomgui-train: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
