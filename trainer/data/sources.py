@@ -194,10 +194,14 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temp file in the same folder, then rename: a reader (or a kill)
     never sees a half-written file."""
     path = Path(path)
+    # Serialised in memory first: torch's writer turns a failed write (full disk) into
+    # an opaque RuntimeError; a plain write raises the OSError that says why.
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            f.write(buf.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary user files
