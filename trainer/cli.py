@@ -57,6 +57,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--extend", action="store_true",
+                   help="with --resume and a larger --steps: the cosine LR schedule goes on "
+                        "from where it stood down to 0 at the new --steps (without it, a "
+                        "larger --steps re-stretches the schedule: a warm restart)")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
@@ -239,10 +243,23 @@ def cmd_list() -> int:
 
 def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int:
     cfg = config_from_args(args)
+    if args.extend and not args.resume:
+        raise ValueError("--extend continues a run: use it with --resume")
     if args.resume and (args.out / "config.json").is_file():
-        saved = json.loads((args.out / "config.json").read_text())["train_config"]
         # Resume continues the saved run; only the step budget may be raised.
-        cfg = TrainConfig.from_dict({**saved, "steps": max(cfg.steps, saved["steps"])})
+        saved = TrainConfig.from_dict(
+            json.loads((args.out / "config.json").read_text())["train_config"])
+        requested = cfg
+        step = _checkpoint_step(args.out)
+        cfg, schedule_note = engine.continue_to(saved, step if step is not None else 0,
+                                                requested.steps, extend=args.extend)
+        if dist.is_main:
+            ignored = _ignored_flags(getattr(args, "argv", []), requested, saved)
+            if ignored:
+                print("resume: the run keeps its saved settings; ignored "
+                      + ", ".join(ignored), file=sys.stderr)
+            if schedule_note:
+                print(f"resume: {schedule_note}", file=sys.stderr)
     data = runs.DataOptions(args.data_root, args.cache_dir, args.download)
     stop = StopFlag(second_signal_interrupts=not dist.enabled)
     stop.install()
@@ -253,6 +270,35 @@ def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int
     finally:
         close()
     return 0 if result.status == "finished" else 130
+
+
+def _checkpoint_step(run_dir: Path) -> int | None:
+    try:
+        return int(ckpt.read(run_dir / "checkpoint.pt")["step"])
+    except (ckpt.ModelFileError, KeyError):
+        return None  # the engine says what is wrong with the run folder
+
+
+def _ignored_flags(argv: list[str], requested: TrainConfig, saved: TrainConfig) -> list[str]:
+    """The settings given on a resume's command line that differ from the run's own: the
+    run goes on with its saved configuration, so these are ignored (said, not silent)."""
+    given = {a.split("=", 1)[0][2:].replace("-", "_") for a in argv if a.startswith("--")}
+    out = []
+    for name in sorted(given):
+        if name == "steps":
+            if requested.steps < saved.steps:
+                out.append(f"--steps {requested.steps} (the run's: {saved.steps}; steps "
+                           "can only be raised)")
+            continue
+        if name in TrainConfig.__dataclass_fields__:
+            new, old = getattr(requested, name), getattr(saved, name)
+        elif name in requested.hparams or name in saved.hparams:
+            new, old = requested.hparams.get(name), saved.hparams.get(name)
+        else:
+            continue  # run-time flags (--device, --threads, --data-root...) do apply
+        if new != old:
+            out.append(f"--{name.replace('_', '-')} {new} (the run's: {old})")
+    return out
 
 
 def _override_hparams(learner: Any, payload: dict, args: argparse.Namespace) -> None:
@@ -307,8 +353,14 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to name ignored flags
     if args.command == "list":
         return cmd_list()
+    try:
+        check_args(args)  # every flag's range, before anything starts
+    except ValueError as exc:
+        print(f"nomgui-train: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     tune_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -327,17 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_main:  # these are raised on every rank alike: say it once
             print(f"nomgui-train: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:  # full disk, read-only folder: the last checkpoint is intact
+        print(f"nomgui-train: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
     finally:
         distributed.shutdown(dist)
 
 
 if __name__ == "__main__":
     sys.exit(main())
-    try:
-        check_args(args)  # every flag's range, before anything starts
-    except ValueError as exc:
-        print(f"nomgui-train: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except OSError as exc:  # full disk, read-only folder: the last checkpoint is intact
-        print(f"nomgui-train: error: {os_error_line(exc)}", file=sys.stderr)
-        return 1

@@ -30,6 +30,9 @@ class TrainConfig:
     affine: float = 0.0
     seed: int = 0
     init_from: str | None = None  # model file whose matching weights start the run
+    # (step, LR factor) where `resume --extend` took the cosine schedule over: from there it
+    # runs from that factor down to zero at `steps` (see trainer.engine.schedule_factor).
+    extend_from: tuple[int, float] | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -47,7 +50,10 @@ class TrainConfig:
                              "class: drop --rotations")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.extend_from is not None:
+            out["extend_from"] = list(self.extend_from)  # the same in JSON and in torch files
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -55,6 +61,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        if data.get("extend_from") is not None:
+            data = {**data, "extend_from": tuple(data["extend_from"])}
         return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:

@@ -62,15 +62,58 @@ def _move(batch: Any, device: torch.device) -> Any:
     return tuple(t.to(device) for t in batch)
 
 
+def schedule_factor(cfg: TrainConfig, step: int) -> float:
+    """The LR at ``step`` as a fraction of ``cfg.lr``.
+
+    Cosine: from 1 at step 0 to 0 at ``cfg.steps``. After ``resume --extend`` (``extend_from
+    = (s0, f0)``) the steps from s0 on follow a cosine from f0 down to 0 at ``cfg.steps``,
+    so the LR goes on from where it stood instead of jumping.
+    """
+    if cfg.schedule != "cosine":
+        return 1.0
+    if cfg.extend_from is not None and step >= cfg.extend_from[0]:
+        start, f0 = cfg.extend_from
+        span = max(cfg.steps - start, 1)
+        return f0 * 0.5 * (1 + math.cos(math.pi * min(step - start, span) / span))
+    return 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+
+
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig
                   ) -> torch.optim.lr_scheduler.LambdaLR:
-    if cfg.schedule == "cosine":
-        def factor(step: int) -> float:
-            return 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
-    else:
-        def factor(step: int) -> float:
-            return 1.0
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule_factor(cfg, step))
+
+
+def continue_to(saved: TrainConfig, step: int, steps: int, *, extend: bool
+                ) -> tuple[TrainConfig, str | None]:
+    """The configuration a resumed run at ``step`` goes on with when asked for ``steps``,
+    and a line saying what happens to its LR schedule (None: nothing changes).
+
+    ``extend``: the cosine goes on from its value at ``step`` down to zero at ``steps``.
+    Otherwise a larger ``steps`` re-stretches the whole cosine over ``steps``, which
+    restarts it part-way (a warm restart: the LR jumps up at ``step``).
+    """
+    if steps <= saved.steps:
+        if extend:
+            raise RunError(f"--extend needs --steps above the run's {saved.steps}")
+        return saved, None
+    if saved.schedule != "cosine":
+        return saved.replace(steps=steps), None
+    now = schedule_factor(saved, step)
+    if extend:
+        if now < 1e-3:
+            raise RunError(
+                f"the run's cosine schedule had ended at step {step} (LR "
+                f"{100 * now:.1f}% of --lr): --extend would continue at zero. Resume "
+                f"without --extend to restart the schedule over {steps} steps")
+        return saved.replace(steps=steps, extend_from=(step, now)), (
+            f"the cosine schedule goes on from {100 * now:.0f}% of --lr at step {step} "
+            f"down to 0 at step {steps} (--extend)")
+    restarted = saved.replace(steps=steps, extend_from=None)
+    return restarted, (
+        f"--steps {steps} restarts the cosine schedule: it is re-stretched over {steps} "
+        f"steps, so at step {step} the LR jumps from {100 * now:.0f}% to "
+        f"{100 * schedule_factor(restarted, step):.0f}% of --lr (--extend instead goes on "
+        "from where it stood)")
 
 
 def train(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -97,3 +98,66 @@ def test_init_from_copies_the_backbone_across_learners(glyph_set, tmp_path):
 def test_split_all_keeps_every_class_in_every_part(glyph_set):
     s = make_splits(glyph_set, "all")
     assert s.train.num_classes == s.val.num_classes == s.test.num_classes == glyph_set.num_classes
+
+
+def test_extend_continues_the_cosine_from_where_it_stood():
+    saved = _cfg(steps=10)
+    cfg, note = engine.continue_to(saved, 4, 30, extend=True)
+    assert cfg.steps == 30 and "goes on from" in note
+    f = [engine.schedule_factor(cfg, s) for s in range(4, 31)]
+    assert f[0] == pytest.approx(engine.schedule_factor(saved, 4))  # no jump
+    assert f[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in itertools.pairwise(f))  # only goes down
+    again, _ = engine.continue_to(cfg, 12, 40, extend=True)  # extended twice
+    assert engine.schedule_factor(again, 12) == pytest.approx(engine.schedule_factor(cfg, 12))
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_a_larger_steps_without_extend_restarts_the_schedule_and_says_so():
+    saved = _cfg(steps=1800)
+    cfg, note = engine.continue_to(saved, 1800, 4200, extend=False)
+    # the bundled MAML's continuation: from 0 to 61% of the peak LR at step 1,800
+    assert engine.schedule_factor(cfg, 1800) == pytest.approx(0.611, abs=1e-3)
+    assert "restarts" in note and "from 0% to 61%" in note
+    with pytest.raises(engine.RunError, match="had ended"):
+        engine.continue_to(saved, 1800, 4200, extend=True)
+    assert engine.continue_to(saved, 900, 1000, extend=False) == (saved, None)  # 1800 kept
+
+
+def test_resume_with_extend_keeps_the_lr_continuous(glyph_set, tmp_path):
+    cfg = _cfg(steps=8)
+    calls = {"n": 0}
+
+    def stop_after_four() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    _run(cfg, glyph_set, tmp_path / "x", should_stop=stop_after_four)
+    extended, _ = engine.continue_to(cfg, 4, 16, extend=True)
+    _, result = _run(extended, glyph_set, tmp_path / "x", resume=True)
+    assert result.step == 16
+    lrs = {r["step"]: r["lr"] for r in map(json.loads, (tmp_path / "x" / "metrics.jsonl").open())
+           if r["event"] == "step"}
+    for step in range(1, 17):  # what the optimizer used agrees with the schedule, every step
+        want = extended if step > 4 else cfg
+        assert lrs[step] == pytest.approx(cfg.lr * engine.schedule_factor(want, step))
+    assert lrs[5] < lrs[4] and lrs[5] > 0.9 * lrs[4]  # no jump at the resume
+
+
+def test_cli_resume_names_ignored_flags_and_the_schedule(glyph_tree, tmp_path, capsys):
+    from trainer.cli import main
+
+    common = ["--dataset", "folder", "--data-root", str(glyph_tree), "--cache-dir",
+              str(tmp_path / "cache"), "--device", "cpu", "--out", str(tmp_path / "r")]
+    base = ["meta-train", "--algo", "protonet", "--batch", "2", "--val-every", "2",
+            "--val-episodes", "5", *common]
+    assert main([*base, "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--steps", "4", "--resume", "--extend"]) == 2
+    assert "had ended" in capsys.readouterr().err
+    assert main([*base, "--steps", "4", "--resume", "--lr", "0.5", "--way", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "ignored --lr 0.5 (the run's: 0.001), --way 3 (the run's: 5)" in err
+    assert "restarts the cosine schedule" in err
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["train_config"]
+    assert (saved["steps"], saved["lr"], saved["way"]) == (4, 0.001, 5)
