@@ -86,7 +86,7 @@ def load_nom(root: Path | None, size: int = 28, *, cache_dir: Path | None = None
     odd = next((c for c in classes if not CODEPOINT.fullmatch(c)), None)
     if odd is not None:
         raise DataError(f"{source} is not a Nôm crop set: its class folder {odd!r} is not "
-                        f"named after a code point (U+XXXX).\n{HOW_TO_GET}")
+                        "named after a code point (U+XXXX), as every crop folder is")
     table = read_class_table(source, prefix)
     groups = ({name: "nom" if is_nom_proper(table.get(name, {})) else "han"
                for name in classes} if table else None)
