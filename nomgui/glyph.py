@@ -100,7 +100,12 @@ def load_glyph_file(path: str | Path) -> Glyph:
             return _from_pil(img, path.name)
     except FileNotFoundError as exc:
         raise GlyphLoadError(f"{path.name}: file not found") from exc
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except GlyphLoadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise GlyphLoadError(f"{path.name} has too many pixels (more than "
+                             f"{MAX_PIXELS // 1_000_000} megapixels)") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise GlyphLoadError(f"{path.name} is not an image nomgui can read") from exc
 
 
@@ -108,7 +113,12 @@ def glyph_from_bytes(data: bytes, source: str) -> Glyph:
     try:
         with Image.open(io.BytesIO(data)) as img:
             return _from_pil(img, source)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except GlyphLoadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise GlyphLoadError(f"{source} has too many pixels (more than "
+                             f"{MAX_PIXELS // 1_000_000} megapixels)") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise GlyphLoadError(f"{source} is not an image nomgui can read") from exc
 
 

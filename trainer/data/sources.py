@@ -58,7 +58,7 @@ class ImageRef:
             path = self.container / self.member
             if not os.path.isfile(path):  # a FIFO would block, a dangling link fail later
                 raise DataError(f"{path} is not a regular file")
-            im = Image.open(path)
+            im = Image.open(path)  # PIL itself refuses above 2 x MAX_IMAGE_PIXELS
         if im.width * im.height > MAX_PIXELS:
             im.close()
             raise DataError(f"{self.container}/{self.member} is {im.width} x {im.height} "
