@@ -125,3 +125,26 @@ def test_unusable_data_folder_is_one_message(tmp_path):
         ClassSetStore(blocker / "classsets")
     with pytest.raises(DataFolderError, match="cannot be used"):
         DataFolderLock(blocker / "data").acquire()
+
+
+def test_nomgui_on_an_unusable_data_dir_says_why_and_exits(tmp_path):
+    """Before: a fresh read-only --data-dir made `nomgui` exit with a traceback. A file in
+    the way stands for the read-only folder (root can write to those anyway)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from PySide6.QtWidgets import QMessageBox
+        shown = []
+        QMessageBox.critical = staticmethod(lambda *a, **k: shown.append(a[2]))
+        import nomgui.app
+        code = nomgui.app.main(["--data-dir", {str(blocker / "data")!r}])
+        print("dialog:", shown[0] if shown else None)
+        sys.exit(code)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and "cannot be used" in out.stderr
+    assert "dialog: the data folder" in out.stdout
