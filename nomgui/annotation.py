@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from scipy import ndimage
 
 from nomgui.classset import atomic_write, safe_folder_name
 from nomgui.safepath import UnsafePathError, check_name, inside, is_regular_file
@@ -321,58 +320,14 @@ class SessionStore:
         return Session.create(folder, name)
 
 
-def segment_page(gray: np.ndarray, min_size: int = 6) -> list[tuple[int, int, int, int]]:
+def segment_page(gray: np.ndarray, min_size: int = 6, order: str = "rows"
+                 ) -> list[tuple[int, int, int, int]]:
     """Glyph boxes (x, y, w, h) on a page of dark ink on light paper, in reading order.
 
-    A simple, correctable first guess: Otsu binarisation, then the ink is closed with a
-    gap of about a third of the typical stroke blob, so the strokes of one character join
-    while neighbouring characters stay apart; tiny specks are dropped.
+    Kept for existing callers: the cutter is ``nomgui.pages.cut_page`` (Nôm pages want
+    ``order="columns-rtl"``: vertical columns, right to left); the default here is still
+    horizontal rows, left to right, as before.
     """
-    g = np.asarray(gray, dtype=np.float32)
-    if g.ndim != 2 or g.size == 0:
-        return []
-    ink = _otsu_ink(g)
-    if not ink.any():
-        return []
-    labels, _ = ndimage.label(ink)
-    sizes = [max(s[0].stop - s[0].start, s[1].stop - s[1].start)
-             for s in ndimage.find_objects(labels)]
-    typical = float(np.median(sizes)) if sizes else 10.0
-    gap = max(1, round(typical / 3))
-    joined = ndimage.binary_closing(ink, structure=np.ones((gap, gap), bool), iterations=1)
-    joined = ndimage.binary_dilation(joined, iterations=max(1, gap // 3))
-    labels, _ = ndimage.label(joined)
-    boxes = []
-    for sl in ndimage.find_objects(labels):
-        if sl is None:
-            continue
-        ys, xs = sl
-        # the box of the real ink inside the grown blob
-        sub = ink[ys, xs]
-        if sub.sum() == 0:
-            continue
-        rows, cols = np.nonzero(sub.any(1))[0], np.nonzero(sub.any(0))[0]
-        y0, y1 = ys.start + rows[0], ys.start + rows[-1] + 1
-        x0, x1 = xs.start + cols[0], xs.start + cols[-1] + 1
-        if max(x1 - x0, y1 - y0) < min_size:
-            continue
-        boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
-    line_h = float(np.median([b[3] for b in boxes])) if boxes else 1.0
-    # reading order: rows of boxes top to bottom, each left to right
-    return sorted(boxes, key=lambda b: (round(b[1] / max(line_h, 1.0)), b[0]))
+    from nomgui.pages import cut_page
 
-
-def _otsu_ink(g: np.ndarray) -> np.ndarray:
-    """Ink mask (True where darker than Otsu's threshold) of a grey image 0..255."""
-    hist, _edges = np.histogram(g, bins=256, range=(0, 256))
-    p = hist.astype(np.float64) / max(hist.sum(), 1)
-    omega = np.cumsum(p)
-    mu = np.cumsum(p * np.arange(256))
-    mu_t = mu[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma_b = (mu_t * omega - mu) ** 2 / (omega * (1 - omega))
-    sigma_b = np.nan_to_num(sigma_b)
-    threshold = int(np.argmax(sigma_b))
-    if g.max() - g.min() < 16:  # a blank page: no ink
-        return np.zeros_like(g, dtype=bool)
-    return g <= threshold
+    return cut_page(gray, order=order, min_size=min_size)
