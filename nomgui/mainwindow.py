@@ -842,7 +842,7 @@ class MainWindow(QMainWindow):
             return
         names = [f"{name}  [{folder.name}]" for folder, name in sets]
         choice, ok = QInputDialog.getItem(self, "Open class set", "Class set:", names, 0, False)
-        if ok:
+        if ok and choice in names:
             self._open_folder(sets[names.index(choice)][0])
 
     def save_classset_as(self) -> None:
