@@ -266,6 +266,14 @@ class MainWindow(QMainWindow):
         rv = QVBoxLayout(right)
         rv.addWidget(QLabel("Candidates"))
         rv.addWidget(self.message)
+        self.none_of_these = QLabel(
+            "<b>None of these?</b> The best match is below this model's calibrated "
+            "confidence: the glyph is probably of a class you have not taught. "
+            "Ctrl+Shift+N makes it a new class.")
+        self.none_of_these.setObjectName("noneOfThese")
+        self.none_of_these.setWordWrap(True)
+        self.none_of_these.hide()
+        rv.addWidget(self.none_of_these)
         rv.addWidget(self.candidates, 2)
         buttons = QHBoxLayout()
         buttons.addWidget(self.teach_button)
@@ -824,7 +832,7 @@ class MainWindow(QMainWindow):
             self.fit_progress.hide()
             self.statusBar().clearMessage()
             self.fitted = False
-            self.candidates.show_candidates([], {})
+            self._clear_candidates()
             self.show_message(text)
 
     def new_classset(self) -> None:
@@ -1122,7 +1130,7 @@ class MainWindow(QMainWindow):
 
     def _on_canvas_changed(self) -> None:
         if self.canvas.is_empty():
-            self.candidates.show_candidates([], {})
+            self._clear_candidates()
             self.model_sees.clear()
         elif not self.debounce.isActive():
             self.debounce.start()
@@ -1134,13 +1142,15 @@ class MainWindow(QMainWindow):
             self._stroke_time = time.perf_counter()
         self.recognizer.predict(self.canvas.render_image(), TOP_K)
 
-    def _on_predicted(self, request: int, top, glyph: np.ndarray, seconds: float) -> None:
+    def _on_predicted(self, request: int, top, glyph: np.ndarray, seconds: float,
+                      unsure: bool = False) -> None:
         self.answered_request = max(self.answered_request, request)
         if request != self.recognizer.latest_request or self.canvas.is_empty():
             return  # an answer for a drawing that has changed since
         self.show_message("")
         chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
         self.candidates.show_candidates(top, chars, self.readings)
+        self.none_of_these.setVisible(unsure)
         self.model_sees.setPixmap(pixmap_from_gray(glyph, 112, invert=True))
         if self._stroke_time:
             self.last_latency = time.perf_counter() - self._stroke_time
@@ -1151,9 +1161,14 @@ class MainWindow(QMainWindow):
         self.answered_request = max(self.answered_request, request)
         if request != self.recognizer.latest_request:
             return
-        self.candidates.show_candidates([], {})
+        self._clear_candidates()
         self._stroke_time = 0.0
         self.show_message(text)
+
+    def _clear_candidates(self) -> None:
+        self.candidates.show_candidates([], {})
+        self.none_of_these.hide()
+        self._update_edit_buttons()
 
     def copy_candidate(self, index: int) -> None:
         labels = self.candidates.labels

@@ -45,7 +45,8 @@ class RecognizerWorker(QObject):
     fitted = Signal(int, int, float)  # generation, classes, seconds
     fitFailed = Signal(int, str)
     fitProgress = Signal(int, int, int, str)  # generation, done, total, what is happening
-    predicted = Signal(int, object, object, float)  # id, [(label, p)], normalised glyph, s
+    # id, [(label, p)], normalised glyph, seconds, "none of these" (best below threshold)
+    predicted = Signal(int, object, object, float, bool)
     predictFailed = Signal(int, str)
     proposed = Signal(int, object, object)  # request, {item id: [(label, p)]}, {id: error}
 
@@ -172,7 +173,8 @@ class RecognizerWorker(QObject):
             self.predictFailed.emit(request, "The canvas is empty: draw or load a glyph.")
             return
         top = self._classifier.top_k(glyph, k)
-        self.predicted.emit(request, top, glyph, time.perf_counter() - t0)
+        unsure = bool(top) and self._classifier.none_of_these(top[0][1])
+        self.predicted.emit(request, top, glyph, time.perf_counter() - t0, unsure)
 
 
     @Slot(int, object, int)

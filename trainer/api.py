@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from trainer import checkpoint as ckpt
+from trainer.calibrate import for_classes
 from trainer.checkpoint import ModelFileError
 from trainer.data import preprocess_for
 from trainer.data.sources import DataError
@@ -84,9 +85,14 @@ class FittedClassifier:
     """A model adapted to one class set. ``classes[i]`` names logit column i."""
 
     def __init__(self, classify: Classifier, classes: list[str], image_size: int,
-                 device: torch.device, clean_print: bool = False) -> None:
+                 device: torch.device, clean_print: bool = False, temperature: float = 1.0,
+                 none_threshold: float | None = None) -> None:
         self._classify, self.classes = classify, classes
         self.image_size, self._device, self.clean_print = image_size, device, clean_print
+        # From the model file's calibration (trainer.calibrate), for this many classes:
+        # probabilities are softmax(logits / temperature); a best probability below
+        # none_threshold means "none of these" (None: the model is not calibrated).
+        self.temperature, self.none_threshold = temperature, none_threshold
 
     def logits(self, glyphs: Sequence[np.ndarray]) -> np.ndarray:
         """Raw scores (M, C) for normalised uint8 glyphs (M x (H, W))."""
@@ -97,13 +103,17 @@ class FittedClassifier:
     def predict_proba(self, glyphs: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities (M, C); softmax for display only, never for a loss."""
         scores = torch.from_numpy(self.logits(glyphs))
-        return torch.softmax(scores, dim=-1).numpy()
+        return torch.softmax(scores / self.temperature, dim=-1).numpy()
 
     def top_k(self, glyph: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
         """The k most likely classes of one glyph, best first, with probabilities."""
         probs = self.predict_proba([glyph])[0]
         order = np.argsort(-probs)[:k]
         return [(self.classes[i], float(probs[i])) for i in order]
+
+    def none_of_these(self, best_probability: float) -> bool:
+        """Is the best candidate too unsure to be any of the classes (calibrated models)?"""
+        return self.none_threshold is not None and best_probability < self.none_threshold
 
 
 class Model:
@@ -141,7 +151,9 @@ class Model:
             classify = self.learner.adapt(x, y, len(classes), cancel)
         if progress is not None:
             progress(1.0, "fitted")
-        return FittedClassifier(classify, classes, size, self.device, self.info.clean_print)
+        temperature, threshold = for_classes(self.info.metrics.get("calibration"), len(classes))
+        return FittedClassifier(classify, classes, size, self.device, self.info.clean_print,
+                                temperature, threshold)
 
 
 def load_model(path: str | Path, device: str = "cpu") -> Model:

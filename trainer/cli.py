@@ -137,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--record", action="store_true",
                    help="store the result in the model file (shown by the app)")
+    p = sub.add_parser("calibrate", help="temperature and 'none of these' threshold of a "
+                       "model file, measured on validation classes (stored in the file)")
+    _common(p)
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--ways", type=int, nargs="+", default=[5, 20])
+    p.add_argument("--shot", type=int, default=1)
+    p.add_argument("--query", type=int, default=5)
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--no-record", action="store_true", help="print only")
     return parser
 
 
@@ -269,6 +278,12 @@ def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int
                           on_event=emit, should_stop=stop, dist=dist)
     finally:
         close()
+    if result.status == "finished" and dist.is_main and (args.out / "best.pt").is_file():
+        # The app's calibrated scores and "none of these" come from the model file.
+        from trainer.calibrate import calibrate_model_file
+
+        calibrate_model_file(args.out / "best.pt", data, episodes=50, device=device,
+                             log=lambda m: print(m, file=sys.stderr))
     return 0 if result.status == "finished" else 130
 
 
@@ -366,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     dist = distributed.SINGLE
     try:
+        if args.command == "calibrate":
+            from trainer.calibrate import cmd_calibrate
+
+            device = resolve_device(args.device)
+            return cmd_calibrate(args, device)
         if args.command == "evaluate":
             if distributed.launched_by_torchrun():
                 raise ValueError("evaluate runs in one process: start it without torchrun")
