@@ -111,7 +111,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     signed = ndimage.gaussian_filter(paper - g, sigma=min(1.0, max(0.6, sw / 4)))
     # on a grainy page the closing rides on the grain's peaks: most of the page is paper,
     # so its median is the paper level
-    signed -= float(np.median(signed))
+    offset = float(np.median(signed))
+    signed -= offset
     diff = np.clip(signed, 0, None)
     t = _otsu(diff)
     quiet = signed[signed < t]  # the paper, lighter and darker than its level
@@ -130,6 +131,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
         ink = hit[labels]
     else:
         ink = sure
+    # the blur spread the ink by a pixel: keep only pixels dark enough without it
+    ink &= (paper - g - offset) > 0.5 * high
     # specks: pieces too small to be a stroke
     labels, n = ndimage.label(ink, _EIGHT)
     if n:
@@ -258,13 +261,16 @@ def _split_wide(prof: np.ndarray, a: int, b: int, wide: float) -> list[tuple[int
 # -- characters in a column -------------------------------------------------------------------
 def _pitch(strips: list[np.ndarray], width: float) -> float:
     """Distance between consecutive characters along the columns, from the autocorrelation
-    of the columns' ink profiles (their peak between 0.6 and 2 column widths); without a
-    clear peak, the column width plus the median blank gap."""
+    of the columns' ink profiles (their first strong peak between 0.7 and 2.2 column
+    widths); without a clear peak, the column width plus the median blank gap."""
     lo, hi = max(2, int(0.7 * width)), max(3, int(2.2 * width))
     acc = np.zeros(hi + 1)
     gaps = []
+    extents = [0]
     for p in strips:
-        if len(p) < 2 * lo:
+        rows = np.nonzero(p)[0]
+        extents.append(int(rows[-1] - rows[0] + 1) if rows.size else 0)
+        if extents[-1] < 2.2 * width:  # a character or two: no period to see
             continue
         q = np.sqrt(p.astype(np.float64))  # damps the darkest characters' weight
         q -= q.mean()
@@ -274,8 +280,9 @@ def _pitch(strips: list[np.ndarray], width: float) -> float:
             acc[: len(ac)] += ac / ac[0]
         gaps += [b - a for a, b in _runs((p == 0).astype(np.int8))[1:-1]]
     fallback = width + (float(np.median(gaps)) if gaps else 0.2 * width)
-    if not acc.any():
-        return fallback
+    if not acc.any():  # no column is long enough: a character or two
+        longest = max(extents)
+        return float(longest) if fallback < longest < 2.2 * width else fallback
     seg = acc[lo: hi + 1]
     k = int(np.argmax(seg))
     peak = seg[k]
@@ -434,33 +441,54 @@ def cut_page(gray: np.ndarray, order: str = "columns-rtl", min_size: int = 4) ->
 
 
 # -- ordering and editing ---------------------------------------------------------------------
-def reading_order(boxes: Sequence[Box], order: str = "columns-rtl") -> list[Box]:
-    """Any boxes (e.g. after the user moved, added or split some) sorted into reading
-    order: grouped into columns (rows) by the overlap of their x (y) extents, columns right
-    to left, boxes top to bottom (rows top to bottom, boxes left to right)."""
+def _same_line(line: list[Box], b: Box, across: int) -> bool:
+    """Does box ``b`` belong to ``line`` (a column: across=0; a row: across=1)? Its centre
+    lies within the line's median extent (a median, so one wide box does not swallow the
+    neighbouring line)."""
+    c = b[across] + b[across + 2] / 2
+    mid = float(np.median([q[across] + q[across + 2] / 2 for q in line]))
+    half = float(np.median([q[across + 2] for q in line])) / 2
+    return abs(c - mid) <= max(half, b[across + 2] / 2) * 0.9
+
+
+def reading_lines(boxes: Sequence[Box], order: str = "columns-rtl",
+                  keep_order: bool = False) -> list[list[int]]:
+    """Indices of ``boxes`` grouped into columns (``order="rows"``: rows), in reading order.
+
+    ``keep_order=False``: any boxes, sorted: columns right to left, each top to bottom
+    (rows top to bottom, each left to right). ``keep_order=True``: the boxes are already in
+    reading order (as the user arranged them); they are only split where a new line starts.
+    """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
     boxes = [tuple(int(v) for v in b) for b in boxes]
-    if not boxes:
-        return []
     across, along = (0, 1) if order == "columns-rtl" else (1, 0)
-    # sweep by centre across the lines; a box joins the current line when its centre lies
-    # within the line's extent (a line's extent is the median box's, so one wide box does
-    # not swallow its neighbours)
-    ranked = sorted(boxes, key=lambda b: b[across] + b[across + 2] / 2,
+    if keep_order:
+        runs: list[list[int]] = []
+        for i, b in enumerate(boxes):
+            if runs and _same_line([boxes[j] for j in runs[-1]], b, across):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return runs
+    ranked = sorted(range(len(boxes)), key=lambda i: boxes[i][across] + boxes[i][across + 2] / 2,
                     reverse=order == "columns-rtl")
-    lines: list[list[Box]] = []
-    for b in ranked:
-        c = b[across] + b[across + 2] / 2
-        if lines:
-            line = lines[-1]
-            mid = float(np.median([q[across] + q[across + 2] / 2 for q in line]))
-            half = float(np.median([q[across + 2] for q in line])) / 2
-            if abs(c - mid) <= max(half, b[across + 2] / 2) * 0.9:
-                line.append(b)
-                continue
-        lines.append([b])
-    return [b for line in lines for b in sorted(line, key=lambda q: q[along] + q[along + 2] / 2)]
+    lines: list[list[int]] = []
+    for i in ranked:
+        if lines and _same_line([boxes[j] for j in lines[-1]], boxes[i], across):
+            lines[-1].append(i)
+        else:
+            lines.append([i])
+    return [sorted(line, key=lambda j: boxes[j][along] + boxes[j][along + 2] / 2)
+            for line in lines]
+
+
+def reading_order(boxes: Sequence[Box], order: str = "columns-rtl") -> list[Box]:
+    """Any boxes (e.g. after the user moved, added or split some) sorted into reading
+    order: grouped into columns (rows) by their centres, columns right to left, boxes top
+    to bottom (rows top to bottom, boxes left to right)."""
+    boxes = [tuple(int(v) for v in b) for b in boxes]
+    return [boxes[i] for line in reading_lines(boxes, order) for i in line]
 
 
 def merge_boxes(boxes: Sequence[Box]) -> Box:
@@ -489,7 +517,12 @@ def split_box(gray: np.ndarray, box: Box, axis: str = "y") -> list[Box]:
     g = np.asarray(gray)
     H, W = g.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-    ink = ink_mask(g)[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else np.zeros((0, 0), bool)
+    if x1 <= x0 or y1 <= y0:
+        return [(x, y, w, h)]
+    # the ink of the box and its surroundings (the paper level needs some paper)
+    m = max(w, h)
+    ox, oy = max(0, x0 - m), max(0, y0 - m)
+    ink = ink_mask(g[oy: min(H, y1 + m), ox: min(W, x1 + m)])[y0 - oy: y1 - oy, x0 - ox: x1 - ox]
     if ink.size == 0:
         return [(x, y, w, h)]
     prof = ink.sum(1 if axis == "y" else 0).astype(np.float64)

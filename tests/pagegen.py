@@ -269,7 +269,8 @@ def score(truth: list[Box], found: list[Box], threshold: float = 0.5) -> dict[st
     return {"recall": len(match) / max(len(truth), 1),
             "precision": len(match) / max(len(found), 1) if found else float(not truth),
             "order": sum(b == a + 1 for a, b in both) / len(both) if both else 1.0,
-            "truth": len(truth), "found": len(found)}
+            "truth": len(truth), "found": len(found), "matched": len(match),
+            "pairs": len(both), "in_order": sum(b == a + 1 for a, b in both)}
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -332,13 +333,15 @@ def main(argv: list[str] | None = None) -> int:
                     ensure_ascii=False))
     if not a.report:
         return 0
-    print(f"cutter {a.cutter}, layout {a.layout}, seeds {a.seed}..{a.seed + a.pages - 1} per "
-          "condition; recall / precision / order as mean median (%), IoU >= 0.5")
+    print(f"cutter {a.cutter}, layout {a.layout}, {a.pages} pages per condition (condition k: "
+          f"seeds {a.seed} + 1000 k + 0..{a.pages - 1}); recall / precision / order as mean "
+          "median (%) over pages, IoU >= 0.5")
     for name, src in found.items():
-        seeds = range(a.seed, a.seed + a.pages)
         everything = []
         print(f"\n[{name}]")
-        for scale, spacing, noise in itertools.product(SCALES, SPACINGS, NOISES):
+        grid = itertools.product(SCALES, SPACINGS, NOISES)
+        for k, (scale, spacing, noise) in enumerate(grid):
+            seeds = range(a.seed + 1000 * k, a.seed + 1000 * k + a.pages)  # other pages each
             rows, spent = evaluate(src, seeds, a.cutter, a.layout, scale=scale,
                                    spacing=spacing, noise=noise)
             everything += rows
