@@ -343,9 +343,13 @@ class AnnotateWindow(QWidget):
             return
         folder = sessions[names.index(choice)][0]
         try:
-            self.set_session(Session.open(folder))
+            session = Session.open(folder)
         except AnnotationError as exc:
             QMessageBox.warning(self, "Annotate", str(exc))
+            return
+        self.set_session(session)
+        if session.warnings:  # entries refused on opening (e.g. paths leading outside)
+            QMessageBox.warning(self, "Annotate", "\n".join(session.warnings))
 
     # -- proposals -------------------------------------------------------------------------
     def propose(self) -> None:

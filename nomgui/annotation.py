@@ -108,9 +108,12 @@ class Session:
                     refused.append(raw)
                     reasons.append(str(exc))
             history = data.get("history", [])
-            session = cls(folder, str(data["name"]), items,
-                          history if isinstance(history, list) else [],
-                          float(data["created"]))
+            # Undo steps of another shape would fail at Ctrl+Z: only well-formed ones stay.
+            history = [h for h in (history if isinstance(history, list) else [])
+                       if isinstance(h, dict) and isinstance(h.get("id"), str)
+                       and h.get("decision") in (PENDING, *DECISIONS)
+                       and isinstance(h.get("label"), str)]
+            session = cls(folder, str(data["name"]), items, history, float(data["created"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AnnotationError(f"the annotation session in {folder} cannot be read "
                                   f"({exc}); its glyph files are kept in {folder / 'glyphs'}"
@@ -227,10 +230,24 @@ class Session:
                 raise AnnotationError("type or pick the right label")
             if item.proposals and label == item.proposals[0][0]:
                 decision = "accepted"
+        before = (item.decision, item.label)
         self.history.append({"id": item.id, "decision": item.decision, "label": item.label})
         item.decision, item.label = decision, label if decision != "skipped" else ""
-        self.save()
+
+        def rollback() -> None:
+            self.history.pop()
+            item.decision, item.label = before
+        self._commit("the decision", rollback)
         return item
+
+    def _commit(self, what: str, rollback) -> None:
+        """Save; if it cannot be written (read-only, full disk), ``rollback()`` the change
+        in memory and say so: the window shows only what is on disk."""
+        try:
+            self.save()
+        except OSError as exc:
+            rollback()
+            raise AnnotationError(f"{what} was not saved: {exc.strerror or exc}") from exc
 
     def undo(self) -> Item | None:
         """Take back the last decision; returns the item it concerned."""
@@ -244,8 +261,13 @@ class Session:
                 self.history.append(last)
                 raise AnnotationError("the last decision's glyph is already in the class "
                                       "set; remove it there first")
+            before = (item.decision, item.label)
             item.decision, item.label = last["decision"], last["label"]
-            self.save()
+
+            def rollback(item=item, last=last, before=before) -> None:
+                item.decision, item.label = before
+                self.history.append(last)
+            self._commit("undoing the decision", rollback)
             return item
         return None
 

@@ -148,3 +148,26 @@ def test_nomgui_on_an_unusable_data_dir_says_why_and_exits(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and "cannot be used" in out.stderr
     assert "dialog: the data folder" in out.stdout
+
+
+def test_annotation_decisions_on_a_full_disk(tmp_path, monkeypatch):
+    from nomgui import annotation
+    from nomgui.annotation import PENDING, AnnotationError, Session
+
+    img = tmp_path / "a.png"
+    img.write_bytes(inked(1).to_png())
+    s = Session.create(tmp_path / "s", "s")
+    s.add_images([img])
+    s.decide("g00001", "corrected", "x")
+    with monkeypatch.context() as m:
+        m.setattr(annotation, "atomic_write", lambda *a, **k: (_ for _ in ()).throw(
+            OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(AnnotationError, match="No space"):
+            s.decide("g00001", "skipped")
+        with pytest.raises(AnnotationError, match="No space"):
+            s.undo()
+    assert (s.items[0].decision, s.items[0].label) == ("corrected", "x")
+    assert len(s.history) == 1
+    again = Session.open(s.folder)
+    assert (again.items[0].decision, again.items[0].label) == ("corrected", "x")
+    assert again.undo() is not None and again.items[0].decision == PENDING
