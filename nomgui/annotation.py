@@ -325,7 +325,9 @@ class SessionStore:
     def list(self) -> list[tuple[Path, str]]:
         out = []
         if self.root.is_dir():
-            for sub in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            # A link to a folder elsewhere is not a session of this store.
+            for sub in sorted(p for p in self.root.iterdir()
+                              if p.is_dir() and not p.is_symlink()):
                 try:
                     name = json.loads((sub / SESSION_FILE).read_text(encoding="utf-8"))["name"]
                 except (OSError, ValueError, KeyError, TypeError):

@@ -393,7 +393,11 @@ class RunStore:
         runs, errors = [], []
         if self.root.is_dir():
             for folder in sorted(self.root.iterdir(), reverse=True):
-                if folder.is_dir() and (folder / RUN_FILE).exists():
+                # A link to a folder elsewhere is not a run of this store: its files are
+                # not the data folder's to resume into or delete.
+                if folder.is_symlink():
+                    errors.append(f"{folder.name}: a link to elsewhere, not a run folder")
+                elif folder.is_dir() and (folder / RUN_FILE).exists():
                     try:
                         runs.append(Run.open(folder))
                     except RunError as exc:

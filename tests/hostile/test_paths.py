@@ -111,3 +111,23 @@ def test_annotation_session_items_outside_are_refused(tmp_path, outside):
     s.decide("g00001", "corrected", "a")
     s.export(tmp_path / "export")
     assert tree_digest(outside) == before
+
+
+def test_linked_run_and_session_folders_are_not_taken(tmp_path, outside):
+    from nomgui.annotation import SessionStore
+    from nomgui.training import RunStore, TrainRequest
+
+    before = tree_digest(outside)
+    store = RunStore(tmp_path / "data" / "runs", tmp_path / "cache")
+    real = store.create(TrainRequest(dataset="folder", data_root=str(tmp_path)))
+    elsewhere = outside / "victim" / "run"
+    real.folder.rename(elsewhere)
+    os.symlink(elsewhere, store.root / "20990101-000000")
+    runs, errors = store.list()
+    assert runs == [] and "link" in errors[0]
+    sessions = SessionStore(tmp_path / "data" / "annotations")
+    Session.create(outside / "victim" / "sess", "s")
+    (tmp_path / "data" / "annotations").mkdir(parents=True, exist_ok=True)
+    os.symlink(outside / "victim" / "sess", tmp_path / "data" / "annotations" / "linked")
+    assert sessions.list() == []
+    assert set(before) <= set(tree_digest(outside))  # nothing of outside's was removed
