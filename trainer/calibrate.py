@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from trainer import checkpoint as ckpt
 from trainer.data.episodes import EpisodeSampler
 from trainer.data.glyphset import GlyphSet
+from trainer.data.sources import DataError
 from trainer.learners import Learner
 
 KEEP_RIGHT = 0.95  # the threshold keeps this share of right answers on taught classes
@@ -87,7 +88,7 @@ def calibrate(learner: Learner, glyphs: GlyphSet, *, ways: Sequence[int] = (5, 2
             known, labels, unknown = open_set_logits(learner, glyphs, way=way, shot=shot,
                                                      query=query, episodes=episodes,
                                                      seed=seed + way, device=device)
-        except ValueError:  # DataError: too few classes for 2N-way episodes
+        except DataError:  # too few classes for 2N-way episodes
             continue
         t = fit_temperature(known.double(), labels)
         p_known = torch.softmax(known.double() / t, -1)
