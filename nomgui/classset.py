@@ -19,10 +19,12 @@ leaves the in-memory set as it was, so the window only ever shows what is on dis
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -90,6 +92,24 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    remove_stale_temps(path)
+
+
+STALE_TEMP_S = 120  # no write takes this long: an older temp file is a kill's leftover
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Remove temp files of ``path`` that a kill during an earlier write left behind
+    (``.<name>.*.tmp`` older than :data:`STALE_TEMP_S`; a younger one may be another
+    process's write in progress)."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            st = tmp.lstat()
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: the next write tries again
 
 
 def _new_id(prefix: str) -> str:

@@ -232,3 +232,23 @@ def test_metrics_after_a_resume_between_log_steps(tmp_path, small_tree):
              should_stop=lambda: next(calls) >= 25)
     runs.run(cfg, data, tmp_path / "b", device=torch.device("cpu"), resume=True)
     assert losses(tmp_path / "a") == losses(tmp_path / "b")
+
+
+def test_temp_files_a_kill_left_are_removed_by_the_next_write(tmp_path):
+    """Run records, sessions, models and checkpoints: every atomic write removes its
+    target's temp files older than any write takes, and leaves a younger one alone."""
+    import torch
+
+    from nomgui.classset import atomic_write
+    from trainer.data.sources import atomic_torch_save
+
+    for target, write in ((tmp_path / "run.json", lambda p: atomic_write(p, b"{}")),
+                          (tmp_path / "checkpoint.pt",
+                           lambda p: atomic_torch_save({"x": torch.zeros(2)}, p))):
+        old = tmp_path / f".{target.name}.abc123.tmp"
+        young = tmp_path / f".{target.name}.def456.tmp"
+        old.write_bytes(b"half")
+        young.write_bytes(b"in progress")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        write(target)
+        assert not old.exists() and young.exists() and target.exists()

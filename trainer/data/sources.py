@@ -8,10 +8,13 @@ source files' sizes and times, the image size and :data:`trainer.glyphs.PREPROCE
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import os
+import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -214,6 +217,23 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_stale_temps(path)
+
+
+STALE_TEMP_S = 600  # no checkpoint write takes this long: an older temp is a kill's leftover
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove ``.<name>.*.tmp`` files of ``path`` that a kill during an earlier write left
+    behind (older than :data:`STALE_TEMP_S`; a younger one may be a write in progress)."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            st = tmp.lstat()
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: the next write tries again
 
 
 def load_folder(
