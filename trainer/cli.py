@@ -402,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # full disk, read-only folder: the last checkpoint is intact
         print(f"nomgui-train: error: {os_error_line(exc)}", file=sys.stderr)
         return 1
+    except FloatingPointError as exc:  # the loss diverged; the engine kept the checkpoint
+        if dist.is_main:
+            print(f"nomgui-train: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         distributed.shutdown(dist)
 

@@ -179,3 +179,14 @@ def test_zip_data_set_is_checked_before_reading(tmp_path):
         scan_tree(path)
     with zipfile.ZipFile(path) as zf:
         assert zf.getinfo("a/x.png").compress_size < 2**20
+
+
+def test_diverged_loss_is_one_line(tmp_path, small_tree, capsys, monkeypatch):
+    from trainer import runs
+
+    def diverge(*a, **k):
+        raise FloatingPointError("loss became nan at step 3; the last checkpoint is kept. "
+                                 "Lower --lr or the inner LR.")
+    monkeypatch.setattr(runs, "run", diverge)
+    rc, err = cli(_train(small_tree, tmp_path / "run"), capsys)
+    assert rc == 1 and one_line(err) and "loss became nan" in err, err
