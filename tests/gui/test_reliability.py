@@ -183,3 +183,27 @@ def test_delete_remove_rename_new_class_are_undone_with_their_files(make_window,
     assert sorted(c.name for c in ClassSet.open(cs.folder).classes) == names
     assert _examples_on_disk(cs) == files and not w.canvas.is_empty()
     assert not dialogs.warnings
+
+
+def test_switching_model_during_an_endless_fit_cancels_it(make_window, qtbot, tmp_path,
+                                                          resources):
+    import torch
+
+    data = tmp_path / "data"
+    (data / "models").mkdir(parents=True)
+    payload = torch.load(resources / "models" / "transfer-omniglot.pt", weights_only=True)
+    payload["learner"]["hparams"]["finetune_steps"] = 10**8  # never ends by itself
+    torch.save(payload, data / "models" / "endless.pt")
+    w = make_window(data, wait=False)
+    qtbot.waitUntil(lambda: bool(w.models), timeout=60_000)
+    endless = next(a for a in w.model_group.actions() if a.data().endswith("endless.pt"))
+    endless.trigger()
+    qtbot.waitUntil(lambda: w.fit_progress.isVisible()
+                    and "fitting the model" in w.statusBar().currentMessage(), timeout=60_000)
+    assert w.model.path.name == "endless.pt" and not w.fitted
+    proto = next(a for a in w.model_group.actions()
+                 if a.data().endswith("protonet-omniglot.pt"))
+    proto.trigger()  # Model menu: the endless fit is dropped, the new model fits
+    qtbot.waitUntil(lambda: w.model.path.name == "protonet-omniglot.pt" and w.fitted,
+                    timeout=20_000)
+    assert not w.fit_progress.isVisible()

@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 from nomgui.training import OUT, Run, RunStore, TrainRequest
@@ -62,20 +63,20 @@ def test_train_stop_resume_register_and_classify(make_window, qtbot, glyph_tree,
     assert runs.progress.maximum() == 120 and runs.plot.loss
     assert "loss" in runs.log.toPlainText()
 
-    runs.stop_selected()  # Cancel: the trainer stops after its step, with a checkpoint
+    qtbot.mouseClick(runs.stop_button, Qt.LeftButton)  # stops after its step, checkpoints
     qtbot.waitUntil(lambda: _status(w, run) == "stopped", timeout=WAIT)
     qtbot.waitUntil(lambda: runs.resume_button.isEnabled(), timeout=10_000)
     assert (run.folder / OUT / "checkpoint.pt").exists()
     stopped_at = [e for e in Run.open(run.folder).events() if e["event"] == "done"][-1]["step"]
     assert stopped_at < 120
 
-    runs.resume_selected()
+    qtbot.mouseClick(runs.resume_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: _status(w, run) == "finished", timeout=WAIT)
     qtbot.waitUntil(lambda: runs.register_button.isEnabled(), timeout=10_000)
     starts = [e["step"] for e in Run.open(run.folder).all_events() if e["event"] == "start"]
     assert starts == [0, stopped_at]  # resumed where it stopped
 
-    runs.register_selected()  # the model joins the Model menu and is evaluated
+    qtbot.mouseClick(runs.register_button, Qt.LeftButton)  # joins the Model menu, evaluated
     target = w.data_dir / "models" / f"protonet-folder-{run.info.id}.pt"
     assert target.exists()
     qtbot.waitUntil(lambda: Run.open(run.folder).info.evaluation is not None, timeout=WAIT)
@@ -86,8 +87,8 @@ def test_train_stop_resume_register_and_classify(make_window, qtbot, glyph_tree,
                                 for m in w.models), timeout=30_000)
 
     # classify with it: select the new model, the class set refits, a drawing is recognised
-    mine = next(m for m in w.models if m.path == target)
-    w.select_model(mine)
+    menu_entry = next(a for a in w.model_group.actions() if a.data() == str(target))
+    menu_entry.trigger()  # Model menu
     qtbot.waitUntil(lambda: w.model is not None and w.model.path == target and w.fitted,
                     timeout=60_000)
     draw_stroke(w.canvas, line(128, 30, 128, 226))
@@ -107,7 +108,7 @@ def test_a_killed_run_is_reported_and_resumes_from_its_checkpoint(
     qtbot.waitUntil(lambda: "failed or was killed" in w.runs_window.log.toPlainText(),
                     timeout=10_000)
     assert "can be resumed" in w.runs_window.log.toPlainText()
-    w.runs_window.resume_selected()
+    qtbot.mouseClick(w.runs_window.resume_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: _status(w, run) == "finished", timeout=WAIT)
     assert not dialogs.warnings
 
