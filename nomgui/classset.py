@@ -489,8 +489,9 @@ class ClassSet:
                                 "imports only plain zips")
         total = sum(i.file_size for i in infos if not i.is_dir())
         if total > ZIP_MAX_TOTAL_BYTES:
-            raise ClassSetError(f"{path.name} unpacks to {total / 2**20:,.0f} MB; at most "
-                                f"{ZIP_MAX_TOTAL_BYTES // 2**20:,} MB are imported")
+            raise ClassSetError(f"{path.name} unpacks to more than "
+                                f"{ZIP_MAX_TOTAL_BYTES // 2**20:,} MB (it declares "
+                                f"{total:,} bytes); nothing was imported")
         meta: dict[str, dict] = {}
         manifest = next((i for i in infos if i.filename == MANIFEST), None)
         if manifest is not None:
@@ -536,8 +537,8 @@ class ClassSet:
             except ClassSetError as exc:  # e.g. two folders with one name
                 cs.warnings.append(str(exc))
         if skipped:
-            cs.warnings.append(f"{skipped} file(s) in the zip were not images (or too large) "
-                               "too large, and were skipped")
+            cs.warnings.append(f"{skipped} file(s) in the zip were not images, were blank "
+                               "or were too large, and were skipped")
         return cs
 
 
