@@ -29,6 +29,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -473,7 +474,8 @@ class ClassSet:
             if isinstance(exc, OSError):
                 raise _write_error(exc, f"the class set from {path.name}") from exc
             if isinstance(exc, (zipfile.BadZipFile, NotImplementedError, RuntimeError,
-                                EOFError, ValueError)) and not isinstance(exc, ClassSetError):
+                                EOFError, ValueError, zlib.error)) \
+                    and not isinstance(exc, ClassSetError):
                 raise ClassSetError(f"{path.name} cannot be read: {exc}") from exc
             raise
 

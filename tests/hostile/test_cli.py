@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.conftest import one_line
-from tests.hostile.test_zips import _zip
+from tests.hostile.test_zips import _zip, corrupt_stream
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,8 @@ def test_bad_model_files(tmp_path, small_tree, model_file, capsys, case):
     assert rc == 2 and one_line(err), err
 
 
-@pytest.mark.parametrize("case", ["garbage", "truncated", "encrypted", "not_nom", "bomb"])
+@pytest.mark.parametrize("case", ["garbage", "truncated", "encrypted", "not_nom", "bomb",
+                                  "corrupt"])
 def test_bad_data(tmp_path, small_tree, capsys, case):
     path = tmp_path / f"{case}.zip"
     members = {str(p.relative_to(small_tree)): p.read_bytes()
@@ -116,6 +117,8 @@ def test_bad_data(tmp_path, small_tree, capsys, case):
     elif case == "not_nom":  # an Omniglot-like zip given as the Nôm crops
         _zip(path, members)
         dataset = "nom"
+    elif case == "corrupt":  # damaged deflate streams behind intact headers
+        corrupt_stream(_zip(path, members))
     elif case == "bomb":  # one member declaring 100 MB (100 KB compressed)
         _zip(path, {**members, "alpha00/character01/huge.png": bytes(100 * 2**20)})
     argv = _train(path, tmp_path / "run")

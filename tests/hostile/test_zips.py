@@ -73,8 +73,21 @@ def test_lying_header_is_bounded_while_streaming(tmp_path):
     assert "\n" not in str(exc.value) and not target.exists()
 
 
+def corrupt_stream(path: Path) -> Path:
+    """Overwrite the middle of every member's compressed data (headers intact)."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    for info in infos:
+        start = info.header_offset + 30 + len(info.filename.encode())
+        for k in range(start + info.compress_size // 3, start + info.compress_size // 2):
+            raw[k] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    return path
+
+
 @pytest.mark.parametrize("case", ["encrypted", "garbage", "truncated", "manifest_list",
-                                  "too_many", "too_big_total", "no_classes"])
+                                  "too_many", "too_big_total", "no_classes", "corrupt"])
 def test_bad_zip_is_one_message_and_leaves_nothing(tmp_path, monkeypatch, case):
     target = tmp_path / "sets" / "new"
     path = tmp_path / f"{case}.zip"
@@ -98,6 +111,8 @@ def test_bad_zip_is_one_message_and_leaves_nothing(tmp_path, monkeypatch, case):
         _zip(path, _classes())
     elif case == "no_classes":
         _zip(path, {"readme.txt": b"hi"})
+    elif case == "corrupt":
+        corrupt_stream(_zip(path, _classes()))
     with pytest.raises(ClassSetError) as exc:
         ClassSet.import_zip(path, target)
     assert "\n" not in str(exc.value)

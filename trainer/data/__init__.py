@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 from trainer.data.glyphset import GlyphSet
@@ -38,7 +39,7 @@ def load_dataset(name: str, root: Path | None, *, size: int = 28,
     try:
         return _load(name, root, size=size, cache_dir=cache_dir, download=download,
                      progress=progress)
-    except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error) as exc:
         raise DataError(f"{root} holds a damaged or unsupported zip: "
                         f"{exc or exc.__class__.__name__}") from exc
 

@@ -16,6 +16,7 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,7 @@ def decode_classes(
                     with ref.read(zf) as im:
                         images[row] = normalize(im, size, ink=ink, clean=clean)
                 except (UnidentifiedImageError, OSError, EmptyGlyphError, ValueError,
-                        EOFError, NotImplementedError, zipfile.BadZipFile,
+                        EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error,
                         Image.DecompressionBombError) as exc:
                     raise DataError(f"cannot use image {ref.container}/{ref.member}: "
                                     f"{exc or exc.__class__.__name__}") from exc
