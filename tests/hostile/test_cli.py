@@ -134,6 +134,10 @@ def test_out_is_a_file(tmp_path, small_tree, capsys):
     rc, err = cli(_train(small_tree, out), capsys)
     assert rc == 2 and one_line(err), err
     assert out.read_text() == "not a folder"
+    argv = _train(small_tree, tmp_path / "run2")
+    argv[argv.index("--cache-dir") + 1] = out  # the cache folder is a file too
+    rc, err = cli(argv, capsys)
+    assert rc == 2 and one_line(err) and "--cache-dir" in err, err
 
 
 def test_resume_on_a_copied_model_file(tmp_path, small_tree, model_file, capsys):
