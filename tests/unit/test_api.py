@@ -42,3 +42,34 @@ def test_fit_refuses_bad_input(tmp_path):
     img = np.full((50, 40), 255, np.uint8)
     img[10:40, 18:22] = 0
     assert normalize_glyph(img).shape == (28, 28)
+
+
+@pytest.mark.parametrize("algo", ["maml", "transfer"])
+def test_fit_stops_when_cancelled_between_steps(algo, glyph_set, tmp_path):
+    from trainer.api import Cancelled
+
+    hp = {"inner_steps": 5} if algo == "maml" else {"num_classes": 10, "finetune_steps": 50}
+    ckpt.save(ckpt.model_payload(create_learner(algo, {"image_size": 28}, **hp)),
+              tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
+    glyphs = [glyph_set.images[i].numpy() for i in range(0, 60, 20)]
+    polls = []
+
+    def cancel() -> bool:  # asked between steps: say stop at the third question
+        polls.append(1)
+        return len(polls) >= 3
+
+    with pytest.raises(Cancelled):
+        model.fit(glyphs, ["a", "b", "c"], cancel=cancel)
+    assert len(polls) == 3
+    assert model.fit(glyphs, ["a", "b", "c"], cancel=lambda: False).classes == ["a", "b", "c"]
+
+
+def test_fit_keeps_no_autograd_graph(glyph_set, tmp_path):
+    ckpt.save(ckpt.model_payload(create_learner("protonet")), tmp_path / "m.pt")
+    clf = load_model(tmp_path / "m.pt").fit(
+        [glyph_set.images[i].numpy() for i in range(0, 60, 20)], ["a", "b", "c"])
+    # ProtoNet's prototypes live in the classifier's closure: no graph may hang on them
+    protos = [c.cell_contents for c in clf._classify.__closure__
+              if isinstance(c.cell_contents, torch.Tensor)]
+    assert protos and all(p.grad_fn is None and not p.requires_grad for p in protos)
