@@ -29,12 +29,13 @@ def test_threshold_is_interpolated_in_log_way_and_missing_calibration_is_plain()
     assert math.isclose(for_classes(cal, 20)[1], 0.5)
 
 
-def test_calibrate_keeps_95_percent_of_right_answers_on_validation(glyph_set):
+def test_calibrate_keeps_99_percent_of_right_answers_on_validation(glyph_set):
     torch.manual_seed(0)
     learner = create_learner("protonet", {"image_size": 28}).eval()
     result = calibrate(learner, glyph_set, ways=(5, 50), episodes=20)
     rows = result["by_way"]
     assert [r["way"] for r in rows] == [5]  # 2 x 50 classes do not fit 60: skipped
     row = rows[0]
-    assert row["right_kept"] >= 94.0 and 0.0 < row["none_threshold"] < 1.0
+    assert row["right_kept"] >= 98.0 and 0.0 < row["none_threshold"] < 1.0
+    assert set(row["keep_levels"]) == {"0.90", "0.95", "0.99"}
     assert row["temperature"] > 0 and 0.0 <= row["unknown_caught"] <= 100.0
