@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ def _run_info(data: object) -> RunInfo:
     """A RunInfo from run.json's contents, every field type-checked (ValueError if not)."""
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    unknown = sorted(set(data) - set(_INFO_TYPES))
+    unknown = sorted(set(data) - {f.name for f in fields(RunInfo)})
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}")
     for key, types in _INFO_TYPES.items():
