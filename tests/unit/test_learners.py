@@ -116,16 +116,126 @@ def test_protomaml_head_starts_as_protonet(glyph_set):
                                atol=1e-4, rtol=1e-4)
 
 
-def test_first_order_drops_second_derivatives(glyph_set):
-    ep = EpisodeSampler(glyph_set, 5, 1, 3, 2, generator=torch.Generator().manual_seed(0)
+def _reference_meta_loss(learner, ep, *, first_order: bool, steps: int) -> torch.Tensor:
+    """MAML / Proto-MAML's meta-loss written the plain way, as an independent reference: a
+    Python loop over tasks, ``torch.autograd.grad(create_graph=True)`` in the inner loop
+    (``create_graph=False`` for first order, which drops the second-derivative terms), the
+    Proto-MAML head built from class means computed class by class. Shares with the
+    learner only the backbone's forward (with its support-statistics batch norm)."""
+    from torch.func import functional_call
+
+    body = dict(learner.backbone.named_parameters())
+    # the learner keeps its rate as a log (float32 at creation): use the value it holds
+    lr = learner.log_inner_lr.exp()[0]
+
+    def forward(params, x, stats=None):
+        net = {k: v for k, v in params.items() if not k.startswith("head.")}
+        emb, used = functional_call(learner.backbone, net, (x, stats), {"return_stats": True})
+        return emb @ params["head.weight"].T + params["head.bias"], used
+
+    losses = []
+    for t in range(ep.batch):
+        sx, sy, qx, qy = ep.support_x[t], ep.support_y[t], ep.query_x[t], ep.query_y[t]
+        if learner.name == "protomaml":
+            emb, _ = functional_call(learner.backbone, body, (sx, None), {"return_stats": True})
+            c = torch.stack([emb[sy == k].mean(0) for k in range(ep.way)])  # (N, D)
+            head = {"head.weight": 2 * c, "head.bias": -(c * c).sum(-1)}
+        else:
+            head = {"head.weight": learner.head_weight.expand(ep.way, -1),
+                    "head.bias": learner.head_bias.expand(ep.way)}
+        # Each task parameter is its own variable in the inner loop (the clones are new
+        # graph nodes): the inner gradient of a body weight is its direct one, not also the
+        # path through the prototypes it made; the outer gradient takes every path.
+        params = {**{k: v.clone() for k, v in body.items()}, **head}
+        for _ in range(steps):
+            loss = F.cross_entropy(forward(params, sx)[0], sy)
+            names = list(params)
+            grads = torch.autograd.grad(loss, [params[k] for k in names],
+                                        create_graph=not first_order)
+            params = {k: params[k] - lr * g for k, g in zip(names, grads, strict=True)}
+        _, stats = forward(params, sx)
+        losses.append(F.cross_entropy(forward(params, qx, stats)[0], qy))
+    return torch.stack(losses).mean()
+
+
+@pytest.mark.parametrize("first_order", [False, True], ids=["second-order", "first-order"])
+@pytest.mark.parametrize("algo", ["maml", "protomaml"])
+def test_meta_gradient_equals_an_explicit_per_task_reference(algo, first_order, glyph_set):
+    """The vmapped torch.func meta-gradient equals the plain autograd one, in float64 so
+    that 1e-9 separates a right gradient from a wrong one: dropping the second-order terms
+    (or detaching Proto-MAML's prototypes) changes it by far more."""
+    learner = _learner(algo, first_order=first_order, inner_steps=2,
+                       inner_lr=0.4 if algo == "maml" else 0.1).double().train()
+    ep = _double(EpisodeSampler(glyph_set, 5, 1, 1, 2,
+                                generator=torch.Generator().manual_seed(0)).sample())
+    params = [p for p in learner.parameters() if p.requires_grad]
+    loss, _ = learner.loss(ep)
+    got = torch.autograd.grad(loss, params)
+    ref_loss = _reference_meta_loss(learner, ep, first_order=first_order, steps=2)
+    want = torch.autograd.grad(ref_loss, params)
+    torch.testing.assert_close(loss, ref_loss, atol=1e-10, rtol=1e-10)
+    for (name, _), g, w in zip([(n, p) for n, p in learner.named_parameters()
+                                if p.requires_grad], got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-9, rtol=1e-7, msg=f"{name}")
+    # the check has teeth: the other order's gradient is far from this reference
+    other = _reference_meta_loss(learner, ep, first_order=not first_order, steps=2)
+    far = torch.autograd.grad(other, params)
+    assert max(float((a - b).abs().max()) for a, b in zip(far, want, strict=True)) > 1e-6
+
+
+def test_protomaml_meta_gradient_reaches_the_body_through_the_prototypes(glyph_set):
+    """With zero inner steps Proto-MAML is ProtoNet with support-statistics batch norm: its
+    whole meta-gradient flows through the head's initialisation (w = 2c, b = -|c|^2), so
+    detached prototypes would give a zero gradient to the body from the support path."""
+    learner = _learner("protomaml", inner_steps=0).double().train()
+    ep = _double(EpisodeSampler(glyph_set, 5, 1, 3, 2,
+                                generator=torch.Generator().manual_seed(3)).sample())
+    loss, _ = learner.loss(ep)
+    got = torch.autograd.grad(loss, list(learner.backbone.parameters()))
+    ref = _reference_meta_loss(learner, ep, first_order=True, steps=0)
+    want = torch.autograd.grad(ref, list(learner.backbone.parameters()))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-9, rtol=1e-7)
+
+
+def _double(ep):
+    return type(ep)(ep.support_x.double(), ep.support_y, ep.query_x.double(), ep.query_y,
+                    ep.way)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_logits_follow_a_permutation_of_the_labels(algo, glyph_set):
+    """Relabelling the classes of a task permutes the logit columns the same way and
+    changes nothing else: no learner may tie anything to a label's position."""
+    learner = _learner(algo).eval()
+    ep = EpisodeSampler(glyph_set, 5, 2, 3, 2, generator=torch.Generator().manual_seed(4)
                         ).sample()
-    grads = {}
-    for fo in (False, True):
-        learner = _learner("maml", first_order=fo, inner_lr=0.4)
-        loss, _ = learner.loss(ep)
-        loss.backward()
-        grads[fo] = learner.backbone.convs[0].weight.grad.clone()
-    assert not torch.allclose(grads[False], grads[True])
+    perm = torch.tensor([3, 0, 4, 1, 2])  # class k is called perm[k]
+    relabelled = type(ep)(ep.support_x, perm[ep.support_y], ep.query_x, perm[ep.query_y], 5)
+    with torch.no_grad():
+        a, b = learner.episode_logits(ep), learner.episode_logits(relabelled)
+        single = learner.adapt(relabelled.support_x[0], relabelled.support_y[0], 5)(
+            ep.query_x[0])
+    torch.testing.assert_close(b[..., perm], a, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(single[..., perm], a[0], atol=2e-4, rtol=1e-4)
+    assert not torch.allclose(a, a[..., perm])  # the check could see a wrong column
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_query_answer_does_not_depend_on_the_other_queries(algo, glyph_set):
+    """No query leaks into adaptation or normalisation: replacing every other query of a
+    task with noise leaves a query's logits unchanged, in the batched evaluation path."""
+    learner = _learner(algo).eval()
+    ep = EpisodeSampler(glyph_set, 5, 1, 4, 2, generator=torch.Generator().manual_seed(5)
+                        ).sample()
+    noisy_q = ep.query_x.clone()
+    noisy_q[:, 1:] = torch.rand(noisy_q[:, 1:].shape, generator=torch.Generator().manual_seed(0),
+                                dtype=noisy_q.dtype)
+    noisy = type(ep)(ep.support_x, ep.support_y, noisy_q, ep.query_y, 5)
+    with torch.no_grad():
+        a, b = learner.episode_logits(ep), learner.episode_logits(noisy)
+    torch.testing.assert_close(b[:, 0], a[:, 0], atol=2e-5, rtol=1e-5)
+    assert not torch.allclose(b[:, 1:], a[:, 1:])  # the noise did reach the model
 
 
 def test_vmapped_maml_loss_equals_a_loop_over_tasks(glyph_set):
