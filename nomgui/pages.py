@@ -156,10 +156,10 @@ def _remove_lines(ink: np.ndarray, size: float) -> np.ndarray:
             continue
         piece = labels[sl] == i
         line = np.zeros_like(piece)
-        if ys.stop - ys.start >= long:
-            line |= ndimage.binary_opening(piece, np.ones((long, 1), bool))
-        if xs.stop - xs.start >= long:
-            line |= ndimage.binary_opening(piece, np.ones((1, long), bool))
+        for axis, extent in ((0, ys.stop - ys.start), (1, xs.stop - xs.start)):
+            if extent >= long:  # an opening by a straight line of length ``long``
+                run = ndimage.minimum_filter1d(piece, long | 1, axis=axis, mode="constant")
+                line |= ndimage.maximum_filter1d(run, long | 1, axis=axis, mode="constant")
         # a line is a few pixels wide: also take the pixels right beside it (anti-aliasing)
         line = ndimage.binary_dilation(line, np.ones((3, 3), bool)) & piece
         out[sl] &= ~line
@@ -330,39 +330,48 @@ def _cells(prof: np.ndarray, pitch: float, width: float) -> list[tuple[int, int]
     runs = _runs(prof)
     if not runs:
         return []
+    # a blank longer than most of a pitch always separates characters: cut there for sure,
+    # and cut each stretch between such blanks on its own
+    stretches, start = [], 0
+    for k in range(1, len(runs)):
+        if runs[k][0] - runs[k - 1][1] > 0.6 * pitch:
+            stretches.append(runs[start:k])
+            start = k
+    stretches.append(runs[start:])
+    smooth = ndimage.uniform_filter1d(prof.astype(np.float64), 3)
+    return [c for part in stretches for c in _cut_stretch(part, smooth, pitch, width)]
+
+
+def _cut_stretch(runs: list[tuple[int, int]], smooth: np.ndarray, pitch: float,
+                 width: float) -> list[tuple[int, int]]:
+    """Cells of one stretch of ink runs: a dynamic programme over candidate cuts."""
     top, bottom = runs[0][0], runs[-1][1]
     # candidate cuts: the middle of every blank gap (free), and ink minima (cost: the ink
     # crossed, as a fraction of the column width)
     cand: dict[int, float] = {}
     for (_a, b), (c, _d) in itertools.pairwise(runs):
         cand[(b + c) // 2] = 0.0
-    smooth = ndimage.uniform_filter1d(prof.astype(np.float64), 3)
     inside = np.arange(top + 1, bottom - 1)
     if inside.size:
         s = smooth[inside]
-        left, right = smooth[inside - 1], smooth[inside + 1]
-        minima = inside[(s <= left) & (s <= right)]
+        minima = inside[(s <= smooth[inside - 1]) & (s <= smooth[inside + 1])]
         for y in minima.tolist():
             cand.setdefault(y, float(smooth[y]) / width)
     ys = sorted(cand)
     gap = max(0.0, pitch - width)  # blank between characters, about
-    pos = [top - gap / 2, *ys, bottom + gap / 2]
-    cost = [0.0, *(cand[y] for y in ys), 0.0]
+    pos = np.array([top - gap / 2, *ys, bottom + gap / 2], np.float64)
+    cost = np.array([0.0, *(cand[y] for y in ys), 0.0])
     n = len(pos)
     best = np.full(n, np.inf)
     prev = np.zeros(n, int)
     best[0] = 0.0
     for j in range(1, n):
-        for i in range(j - 1, -1, -1):
-            d = pos[j] - pos[i]
-            if d > 2.6 * pitch:
-                break
-            # cells far from the pitch are costly, a cell over 1.25 pitch very costly
-            r = d / pitch
-            c = (r - 1.0) ** 2 * 4.0 + (40.0 * (r - 1.25) ** 2 if r > 1.25 else 0.0)
-            v = best[i] + c + 6.0 * cost[j]
-            if v < best[j]:
-                best[j], prev[j] = v, i
+        i0 = min(int(np.searchsorted(pos, pos[j] - 2.6 * pitch)), j - 1)
+        # cells far from the pitch are costly, a cell over 1.25 pitch very costly
+        r = (pos[j] - pos[i0:j]) / pitch
+        v = best[i0:j] + 4.0 * (r - 1.0) ** 2 + np.where(r > 1.25, 40.0 * (r - 1.25) ** 2, 0.0)
+        k = int(np.argmin(v))
+        best[j], prev[j] = v[k] + 6.0 * cost[j], i0 + k
     cuts = [n - 1]
     while cuts[-1] != 0:
         cuts.append(int(prev[cuts[-1]]))
