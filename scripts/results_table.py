@@ -6,9 +6,11 @@ Every number comes from ``nomgui-train evaluate --record`` on the shipped model 
 evaluation is stored in the file). ``--rerun`` evaluates every model again first, with
 that command, on the data set and split it was trained on: Omniglot 5/20-way, 1/5-shot,
 15 queries, and for transfer models also the all-classes protocol (``--all-classes``);
-Nôm 5-way 1/5-shot and 20-way 1-shot, 5 queries, on ``seed`` and ``nom-only``; 1,000
-seeded episodes each. Models in subfolders (``lake/``) are included; the app lists only
-the top folder's.
+Nôm 5-way 1/5-shot and 20-way 1-shot, 5 queries, on ``seed`` and ``nom-only``, every
+column on one set of characters (``--min-images 10``: those with enough crops for 5-shot
+5-query; the count is a column); 1,000 seeded episodes each. Only records of the part
+"test" are shown: ``evaluate`` refuses classes a model was trained on. Models in
+subfolders (``lake/``, ``vinyals/``) are included; the app lists only the top folder's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ sys.path.insert(0, str(REPO))
 
 SHAPES = {"omniglot": ([(5, 1), (5, 5), (20, 1), (20, 5)], 15),
           "nom": ([(5, 1), (5, 5), (20, 1)], 5)}  # data set -> [(way, shot)], queries
+# One set of classes for every column: those with images for the largest shot + query.
+MIN_IMAGES = {"nom": 10}
 
 
 def splits_of(dataset: str, trained_on: str) -> list[str]:
@@ -66,9 +70,11 @@ def main() -> None:
         if args.rerun:
             for split in splits:
                 for way, shot in shapes:
+                    fixed = MIN_IMAGES.get(dataset)
                     evaluate(path, dataset, split, args.data_root,
                              ["--way", str(way), "--shot", str(shot), "--query", str(query),
-                              "--episodes", "1000"])
+                              "--episodes", "1000",
+                              *(["--min-images", str(fixed)] if fixed else [])])
                 if info.algo == "transfer":
                     evaluate(path, dataset, split, args.data_root, ["--all-classes"])
             model = load_model(path)  # with the evaluations just recorded
@@ -78,13 +84,19 @@ def main() -> None:
         found = {(e["split"], e["way"], e["shot"]): e for e in evals
                  if e.get("protocol", "episodes") == "episodes"
                  and e.get("eval_inner_steps") == own.get("eval_inner_steps")
-                 and not e.get("finetune_backbone")}
+                 and not e.get("finetune_backbone")
+                 and e.get("min_images") == MIN_IMAGES.get(dataset)}
         name = str(path.relative_to(args.models))
         first_order = info.train_config.get("hparams", {}).get("first_order")
         learner = f"{info.algo}, first order" if first_order else info.algo
         for split in splits:
             cells = [f"{found[(split, w, s)]['mean']:.2f} +- {found[(split, w, s)]['ci95']:.2f}"
                      if (split, w, s) in found else "not evaluated" for w, s in shapes]
+            if dataset in MIN_IMAGES:  # the one set of characters every column used
+                counts = {found[(split, w, s)].get("classes") for w, s in shapes
+                          if (split, w, s) in found}
+                cells.append(f"{counts.pop():,}" if len(counts) == 1 and None not in counts
+                             else "not evaluated")
             rows.setdefault(dataset, []).append(
                 f"| {name} | {learner} | {split} | {' | '.join(cells)} |")
         whole += [f"| {name} | {e['split']} | {e['way']}-way, {e['shot']} per class | "
@@ -94,8 +106,11 @@ def main() -> None:
     for dataset, lines in rows.items():
         shapes, _ = SHAPES.get(dataset, SHAPES["omniglot"])
         header = " | ".join(f"{w}-way {s}-shot" for w, s in shapes)
+        extra = int(dataset in MIN_IMAGES)
+        if extra:
+            header += f" | characters (>= {MIN_IMAGES[dataset]} crops)"
         print(f"\n{dataset}:\n\n| model file | learner | test split | {header} |\n"
-              f"|---|---|---|{'---|' * len(shapes)}")
+              f"|---|---|---|{'---|' * (len(shapes) + extra)}")
         print("\n".join(lines))
     if whole:
         print("\nall classes at once (--all-classes):\n\n| model file | split | task | "

@@ -15,6 +15,7 @@ FILES = sorted(MODELS.glob("*.pt")) + sorted(MODELS.glob("*/*.pt"))
 # Omniglot `lake` rows are reported for 5-way (their 20-way cells may say "not evaluated").
 SHAPES = {("omniglot", "seed"): {(5, 1), (5, 5), (20, 1), (20, 5)},
           ("omniglot", "lake"): {(5, 1), (5, 5)},
+          ("omniglot", "vinyals"): {(5, 1), (5, 5), (20, 1), (20, 5)},
           ("nom", "seed"): {(5, 1), (5, 5), (20, 1)},
           ("nom", "nom-only"): {(5, 1), (5, 5), (20, 1)}}
 
