@@ -263,7 +263,7 @@ def _pitch(strips: list[np.ndarray], width: float) -> float:
     """Distance between consecutive characters along the columns, from the autocorrelation
     of the columns' ink profiles (their first strong peak between 0.7 and 2.2 column
     widths); without a clear peak, the column width plus the median blank gap."""
-    lo, hi = max(2, int(0.7 * width)), max(3, int(2.2 * width))
+    lo, hi = max(2, int(0.5 * width)), max(3, int(2.2 * width))
     acc = np.zeros(hi + 1)
     gaps = []
     extents = [0]
@@ -292,7 +292,7 @@ def _pitch(strips: list[np.ndarray], width: float) -> float:
         if 0 < s < len(seg) - 1 and seg[s] >= seg[s - 1] and seg[s] >= seg[s + 1]:
             k = int(s)
             break
-    if peak <= 0.1 * len(strips):
+    if peak <= 0.03 * len(strips):  # no period to speak of
         return fallback
     return float(lo + k)
 
