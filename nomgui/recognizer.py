@@ -172,8 +172,7 @@ class RecognizerWorker(QObject):
         except api.EmptyGlyphError:
             self.predictFailed.emit(request, "The canvas is empty: draw or load a glyph.")
             return
-        top = self._classifier.top_k(glyph, k)
-        unsure = bool(top) and self._classifier.none_of_these(top[0][1])
+        top, unsure = self._classifier.assess(glyph, k)
         self.predicted.emit(request, top, glyph, time.perf_counter() - t0, unsure)
 
 

@@ -90,7 +90,7 @@ class FittedClassifier:
         self._classify, self.classes = classify, classes
         self.image_size, self._device, self.clean_print = image_size, device, clean_print
         # From the model file's calibration (trainer.calibrate), for this many classes:
-        # probabilities are softmax(logits / temperature); a best probability below
+        # probabilities are softmax(logits / temperature); a largest raw logit below
         # none_threshold means "none of these" (None: the model is not calibrated).
         self.temperature, self.none_threshold = temperature, none_threshold
 
@@ -111,9 +111,14 @@ class FittedClassifier:
         order = np.argsort(-probs)[:k]
         return [(self.classes[i], float(probs[i])) for i in order]
 
-    def none_of_these(self, best_probability: float) -> bool:
-        """Is the best candidate too unsure to be any of the classes (calibrated models)?"""
-        return self.none_threshold is not None and best_probability < self.none_threshold
+    def assess(self, glyph: np.ndarray, k: int = 5) -> tuple[list[tuple[str, float]], bool]:
+        """:meth:`top_k` of one glyph, and whether it is probably none of the classes (its
+        largest logit under the calibrated threshold; always False when uncalibrated)."""
+        logits = torch.from_numpy(self.logits([glyph])[0])
+        probs = torch.softmax(logits / self.temperature, dim=-1).numpy()
+        order = np.argsort(-probs)[:k]
+        none = self.none_threshold is not None and float(logits.max()) < self.none_threshold
+        return [(self.classes[i], float(probs[i])) for i in order], none
 
 
 class Model:

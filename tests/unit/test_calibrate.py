@@ -20,8 +20,8 @@ def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
 
 
 def test_threshold_is_interpolated_in_log_way_and_missing_calibration_is_plain():
-    cal = {"by_way": [{"way": 5, "temperature": 1.0, "none_threshold": 0.9},
-                      {"way": 20, "temperature": 4.0, "none_threshold": 0.5}]}
+    cal = {"by_way": [{"way": 5, "temperature": 1.0, "logit_threshold": 0.9},
+                      {"way": 20, "temperature": 4.0, "logit_threshold": 0.5}]}
     assert for_classes(None, 10) == (1.0, None)
     assert for_classes(cal, 3) == (1.0, 0.9) and for_classes(cal, 500) == (4.0, 0.5)
     t, thr = for_classes(cal, 10)  # halfway between 5 and 20 in log(way)
@@ -36,6 +36,6 @@ def test_calibrate_keeps_99_percent_of_right_answers_on_validation(glyph_set):
     rows = result["by_way"]
     assert [r["way"] for r in rows] == [5]  # 2 x 50 classes do not fit 60: skipped
     row = rows[0]
-    assert row["right_kept"] >= 98.0 and 0.0 < row["none_threshold"] < 1.0
+    assert row["right_kept"] >= 98.0 and row["logit_threshold"] < 0  # minus a distance
     assert set(row["keep_levels"]) == {"0.90", "0.95", "0.99"}
     assert row["temperature"] > 0 and 0.0 <= row["unknown_caught"] <= 100.0
