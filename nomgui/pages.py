@@ -263,7 +263,7 @@ def _pitch(strips: list[np.ndarray], width: float) -> float:
     """Distance between consecutive characters along the columns, from the autocorrelation
     of the columns' ink profiles (their first strong peak between 0.7 and 2.2 column
     widths); without a clear peak, the column width plus the median blank gap."""
-    lo, hi = max(2, int(0.5 * width)), max(3, int(2.2 * width))
+    lo, hi = max(2, int(0.7 * width)), max(3, int(2.2 * width))
     acc = np.zeros(hi + 1)
     gaps = []
     extents = [0]

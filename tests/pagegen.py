@@ -234,6 +234,7 @@ def make_page(source, seed: int, *, scale: int | None = None, spacing: str | Non
     gradient = (rng.normal(0, 25) * (xx / width - 0.5) + rng.normal(0, 25) * (yy / height - 0.5))
     blotch = ndimage.gaussian_filter(rng.normal(0, 1, (height, width)).astype(np.float32),
                                      scale * 2)
+    blotch -= blotch.mean()  # a stain, not a shift of the whole paper
     blotch *= rng.uniform(0, 12) / max(float(blotch.std()), 1e-6)
     ink_level = rng.uniform(0.75, 1.0)
     img = paper + gradient + blotch - dark * ink_level * (paper / 255.0)
