@@ -148,6 +148,31 @@ def crop(image: Image.Image, box: Box) -> Image.Image:
     return part
 
 
+def pages_from_items(items, order: str = "columns-rtl", readings: dict | None = None
+                     ) -> list[Page]:
+    """Pages from annotation items (``nomgui.annotation.Item``, or anything with
+    ``source``, ``box``, ``label`` and ``decision``): the items cut from each page image
+    (``box`` set), in reading order; a glyph counts as labelled when it was accepted or
+    corrected. ``readings``: item id -> the reading chosen for it, if the GUI keeps one.
+    Loaded glyph images (no box) are not pages and are left out."""
+    by_source: dict[str, list] = {}
+    for item in items:
+        if item.box:
+            by_source.setdefault(str(item.source), []).append(item)
+    pages = []
+    for source, its in by_source.items():
+        boxes = [tuple(int(v) for v in i.box) for i in its]
+        glyphs = []
+        for line in reading_lines(boxes, order):
+            for k in line:
+                i = its[k]
+                labelled = i.decision in ("accepted", "corrected") and i.label
+                glyphs.append(PageGlyph(boxes[k], i.label if labelled else "",
+                                        (readings or {}).get(getattr(i, "id", ""), "")))
+        pages.append(Page(Path(source), glyphs, order))
+    return pages
+
+
 # -- the whole export -------------------------------------------------------------------------
 def export_pages(target: Path, pages: Sequence[Page], readings=None) -> Summary:
     """Write the export of ``pages`` into ``target`` (new or empty); see the module's

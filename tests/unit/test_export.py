@@ -19,6 +19,7 @@ from nomgui.export import (
     export_page,
     export_pages,
     label_of,
+    pages_from_items,
     transcription,
 )
 from nomgui.pages import cut_page
@@ -146,3 +147,19 @@ def test_failures_leave_nothing_behind(tmp_path):
     with pytest.raises(ExportError, match="no pages"):
         export_pages(tmp_path / "out", [])
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_pages_from_annotation_items(tmp_path):
+    from nomgui.annotation import Item
+
+    path, page = _page(tmp_path)
+    right, left = page.boxes[:3], page.boxes[3:]
+    items = [Item("g1", "g1.png", str(path), list(left[0]), decision="accepted", label="人"),
+             Item("g2", "g2.png", str(path), list(right[1]), decision="corrected", label="喃"),
+             Item("g3", "g3.png", str(path), list(right[0]), decision="skipped"),
+             Item("g4", "g4.png", "loose.png", None, decision="accepted", label="人")]
+    (only,) = pages_from_items(items, readings={"g2": "nam"})
+    assert only.source == path
+    assert [g.box for g in only.glyphs] == [right[0], right[1], left[0]]  # reading order
+    assert [g.label for g in only.glyphs] == ["", "喃", "人"]
+    assert transcription(only.glyphs, READINGS)[1] == "? nam\nnhân\n"
