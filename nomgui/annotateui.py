@@ -273,7 +273,8 @@ class AnnotateWindow(QWidget):
             self.propose()
 
     def _new_session(self, default: str) -> Session | None:
-        name, ok = QInputDialog.getText(self, "New annotation session", "Name:", text=default)
+        name, ok = QInputDialog.getText(self, "New annotation session",
+                                        "Name of the new annotation session:", text=default)
         if not ok or not name.strip():
             return None
         try:

@@ -17,6 +17,20 @@ from nomgui.bindingcheck import binding_problem
 from nomgui.datalock import DataFolderError, DataFolderLock
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+DEFAULT_DATA_DIR = Path(appdirs.user_data_dir("nomgui"))
+
+
+def open_settings(data_dir: Path) -> QSettings:
+    """The window's settings live in the data folder (``settings.ini``), so ``--data-dir``
+    keeps everything of a session together and out of the user's home. Settings an older
+    nomgui kept in the platform's place are taken over once, for the default folder."""
+    path = data_dir / "settings.ini"
+    settings = QSettings(str(path), QSettings.IniFormat)
+    if not path.exists() and data_dir == DEFAULT_DATA_DIR:
+        old = QSettings(QSettings.IniFormat, QSettings.UserScope, "nomgui", "nomgui")
+        for key in old.allKeys():
+            settings.setValue(key, old.value(key))
+    return settings
 
 
 def create_window(data_dir: Path, settings: QSettings, resources: Path = RESOURCES):
@@ -28,7 +42,7 @@ def create_window(data_dir: Path, settings: QSettings, resources: Path = RESOURC
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nomgui", description="Few-shot glyph recognition")
     parser.add_argument("--data-dir", type=Path,
-                        default=Path(appdirs.user_data_dir("nomgui")),
+                        default=DEFAULT_DATA_DIR,
                         help="class sets and your models (default: %(default)s)")
     args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     problem = binding_problem()
@@ -47,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nomgui: {exc}", file=sys.stderr)
         QMessageBox.critical(None, "nomgui", str(exc))
         return 2
-    settings = QSettings(QSettings.IniFormat, QSettings.UserScope, "nomgui", "nomgui")
+    settings = open_settings(Path(args.data_dir))
     window = None
     hook = errors.install(Path(args.data_dir) / "logs",
                           save_work=lambda: window.save_work() if window is not None else None)

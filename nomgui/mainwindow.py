@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QTableWidget,
@@ -261,6 +262,7 @@ class MainWindow(QMainWindow):
         title_font = QFont(self.classset_title.font())
         title_font.setBold(True)
         self.classset_title.setFont(title_font)
+        self.classset_title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -275,6 +277,11 @@ class MainWindow(QMainWindow):
         self.none_of_these.hide()
         rv.addWidget(self.none_of_these)
         rv.addWidget(self.candidates, 2)
+        # These buttons name the class they act on, so their text changes with every answer;
+        # their width must not, or the splitter re-flows and the canvas jumps under the pen.
+        for b in (self.teach_button, self.new_class_button, self.add_example_button):
+            b.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+            b.setMinimumWidth(110)
         buttons = QHBoxLayout()
         buttons.addWidget(self.teach_button)
         buttons.addWidget(self.new_class_button)
@@ -589,7 +596,7 @@ class MainWindow(QMainWindow):
             self.model_group.removeAction(act)
         for m in models:
             where = "bundled" if m.bundled else "yours"
-            act = QAction(f"{m.algo} — {m.accuracy} ({where}: {m.path.name})", self,
+            act = QAction(f"{m.title} — {m.accuracy} ({where}: {m.path.name})", self,
                           checkable=True)
             act.setToolTip(m.description)
             act.setData(str(m.path))
@@ -630,7 +637,7 @@ class MainWindow(QMainWindow):
                                    str(summary.path))
         for act in self.model_group.actions():
             act.setChecked(act.data() == str(summary.path))
-        self.model_status.setText(f"model: {summary.algo} ({summary.accuracy})")
+        self.model_status.setText(f"model: {summary.title} ({summary.accuracy})")
         self.fitted = False
         self._refit()
 
@@ -771,12 +778,18 @@ class MainWindow(QMainWindow):
         cid = self._visible_selected_class()
         name = self.classset.get(cid).name if (cid and self.classset) else None
         self.add_example_button.setEnabled(name is not None)
-        self.add_example_button.setText(f"Add glyph to '{name}'" if name else
+        def short(text: str) -> str:
+            return text if len(text) <= 16 else text[:15] + "…"
+
+        self.add_example_button.setText(f"Add glyph to '{short(name)}'" if name else
                                         "Add glyph to a class")
+        self.add_example_button.setToolTip(
+            f"The glyph becomes an example of '{name}', highlighted in the list below "
+            "(Ctrl+Shift+A)" if name else "Highlight a class in the list below first")
         row = self.candidates.highlighted()
         self.teach_button.setEnabled(row is not None)
         self.teach_button.setText(
-            f"Teach: it is '{self.candidates.labels[row]}'" if row is not None else
+            f"Teach: it is '{short(self.candidates.labels[row])}'" if row is not None else
             "Teach: it is the highlighted candidate")
 
     def _show_examples(self) -> None:

@@ -36,6 +36,11 @@ class ModelSummary:
     accuracy: str
     image_size: int
     bundled: bool
+    name: str = ""  # as a person names it: "maml (first order)"
+
+    @property
+    def title(self) -> str:
+        return self.name or self.algo
 
 
 class RecognizerWorker(QObject):
@@ -78,7 +83,8 @@ class RecognizerWorker(QObject):
                     errors.append(str(exc))
                     continue
                 found.append(ModelSummary(path, info.algo, info.description,
-                                          info.headline_accuracy, info.image_size, is_bundled))
+                                          info.headline_accuracy, info.image_size, is_bundled,
+                                          info.name))
         self.modelsListed.emit((found, errors))
 
     @Slot(object)

@@ -54,6 +54,12 @@ class ModelInfo:
     clean_print: bool = False  # glyphs go through trainer.glyphs.clean_print (scans)
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
+    first_order: bool = False  # MAML family: first-order variant
+
+    @property
+    def name(self) -> str:
+        """The learner as a person would name it: 'maml (first order)' for FOMAML."""
+        return f"{self.algo} (first order)" if self.first_order else self.algo
 
     @property
     def headline_accuracy(self) -> str:
@@ -73,7 +79,8 @@ def _info(path: Path, payload: dict[str, Any]) -> ModelInfo:
     clean = preprocess_for(train_config.get("dataset", ""))["clean"]
     return ModelInfo(Path(path), spec["algo"], LEARNERS[spec["algo"]].description,
                      int(spec.get("backbone", {}).get("image_size", 28)), clean,
-                     dict(payload.get("metrics", {})), train_config)
+                     dict(payload.get("metrics", {})), train_config,
+                     bool(spec.get("hparams", {}).get("first_order", False)))
 
 
 def model_info(path: str | Path) -> ModelInfo:

@@ -43,9 +43,7 @@ def test_quit_during_a_fit_that_never_ends_exits_cleanly(tmp_path):
     payload["learner"]["hparams"]["finetune_steps"] = 10**8  # a fit that never ends
     slow = data / "models" / "endless-transfer.pt"
     torch.save(payload, slow)
-    cfg = tmp_path / "cfg" / "nomgui"
-    cfg.mkdir(parents=True)
-    (cfg / "nomgui.ini").write_text(f"[model]\npath={slow}\n")
+    (data / "settings.ini").write_text(f"[model]\npath={slow}\n")  # the app's settings
     code, seconds, out = _run_driver(tmp_path, str(data), "fit")
     assert code == 0, out[-3000:]
     assert seconds < 10, f"quitting took {seconds:.1f} s"

@@ -207,3 +207,53 @@ def test_switching_model_during_an_endless_fit_cancels_it(make_window, qtbot, tm
     qtbot.waitUntil(lambda: w.model.path.name == "protonet-omniglot.pt" and w.fitted,
                     timeout=20_000)
     assert not w.fit_progress.isVisible()
+
+
+def test_the_canvas_stays_put_while_answers_come_and_go(make_window, qtbot, dialogs):
+    """A layout that re-flows when candidates appear moves the canvas under the pen (seen
+    in a real window: 27 px sideways after the first stroke, strokes of one glyph apart)."""
+    w = make_window()
+    w.resize(900, 700)  # narrow: the right panel's minimum width decides the split
+    qtbot.wait(50)
+
+    def where():
+        return w.canvas.mapTo(w, w.canvas.rect().topLeft()), w.canvas.size()
+
+    before = where()
+    draw_stroke(w.canvas, line(128, 30, 128, 226))
+    qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=20_000)
+    qtbot.wait(50)
+    assert where() == before
+    _action(w, "Clear canvas").trigger()
+    qtbot.wait(50)
+    assert where() == before
+    draw_stroke(w.canvas, line(40, 128, 216, 128))
+    qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=20_000)
+    qtbot.mouseClick(w.teach_button, Qt.LeftButton)
+    qtbot.wait(50)
+    assert where() == before
+    draw_stroke(w.canvas, line(40, 40, 216, 216))
+    dialogs.texts.append("a class with a rather long name indeed")
+    _action(w, "New class from glyph…").trigger()
+    qtbot.wait(50)
+    assert where() == before
+
+
+def test_settings_live_in_the_data_folder(tmp_path, monkeypatch):
+    """--data-dir keeps a session's settings with its data, out of the user's home."""
+    from nomgui.app import open_settings
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
+    settings = open_settings(tmp_path / "data")
+    settings.setValue("model/path", "x.pt")
+    settings.sync()
+    assert (tmp_path / "data" / "settings.ini").is_file()
+    assert not (tmp_path / "home-config").exists()
+
+
+def test_first_order_models_are_named_so_in_the_model_menu(make_window, qtbot):
+    w = make_window()
+    texts = [a.text() for a in w.model_group.actions()]
+    fo = [t for t in texts if "fomaml-omniglot.pt" in t]
+    assert fo and fo[0].startswith("maml (first order)")
+    assert any(t.startswith("maml —") for t in texts if "maml-omniglot.pt" in t)
