@@ -79,5 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def run() -> None:
+    """The ``nomgui`` command: :func:`main`, then leave at once.
+
+    Everything of the user's is written (atomically) and the settings are synced when the
+    window closes; the interpreter's own teardown of torch and Qt then takes seconds, during
+    which the data folder stays locked and a relaunch would be refused.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
