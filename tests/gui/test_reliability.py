@@ -257,3 +257,24 @@ def test_first_order_models_are_named_so_in_the_model_menu(make_window, qtbot):
     fo = [t for t in texts if "fomaml-omniglot.pt" in t]
     assert fo and fo[0].startswith("maml (first order)")
     assert any(t.startswith("maml —") for t in texts if "maml-omniglot.pt" in t)
+
+
+def test_none_of_these_for_letters_drawn_against_the_digits(make_window, qtbot):
+    """The bundled ProtoNet is calibrated (nomgui-train calibrate): a glyph far from every
+    digit gets the 'None of these?' line, a plain digit does not."""
+    w = make_window()
+    assert w.model.path.name == "protonet-omniglot.pt"
+
+    def shows_none(strokes) -> bool:
+        _action(w, "Clear canvas").trigger()
+        for s in strokes:
+            draw_stroke(w.canvas, s)
+        qtbot.waitUntil(lambda: not w.debounce.isActive()
+                        and w.answered_request >= w.recognizer.latest_request, timeout=20_000)
+        return w.none_of_these.isVisible()
+
+    assert shows_none([line(50, 37, 207, 219), line(207, 37, 50, 219)])  # X
+    assert shows_none([line(61, 37, 61, 219), line(195, 37, 195, 219),
+                       line(61, 127, 195, 127)])  # H
+    assert not shows_none([line(127, 29, 127, 224)])  # 1
+    assert not shows_none([line(61, 37, 195, 37), line(195, 37, 110, 224)])  # 7
