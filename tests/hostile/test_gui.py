@@ -42,3 +42,26 @@ def test_a_bad_model_file_is_refused_alone(make_window, tmp_path, qtbot):  # noq
     assert len(refused) == 1 and "interrupted-copy.pt" in refused[0]
     assert not any(a.isEnabled() for a in w.model_menu.actions()
                    if a.text().startswith("refused:"))
+
+
+def test_closing_signals_no_crafted_pid(make_window, dialogs, tmp_path, monkeypatch):  # noqa: F811
+    """Before: `"pid": -1` was shown as running and "Stop them" on closing sent SIGTERM to
+    every process of the user; "abc" or 2**70 made closeEvent raise."""
+    import json
+    import os
+
+    from nomgui import training
+    from nomgui.training import RUN_FILE, TrainRequest
+
+    w = make_window()
+    for pid in (-1, -os.getpgid(0), "abc", 2**70, os.getppid()):
+        run = w.run_store.create(TrainRequest(dataset="folder", data_root=str(tmp_path)))
+        data = json.loads((run.folder / RUN_FILE).read_text())
+        data["pid"] = pid
+        (run.folder / RUN_FILE).write_text(json.dumps(data))
+    sent: list = []
+    monkeypatch.setattr(training.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    asked: list = []
+    monkeypatch.setattr(w, "_ask_about_runs", lambda n: asked.append(n) or "stop")
+    assert w._close_runs() is True
+    assert asked == [] and sent == []
