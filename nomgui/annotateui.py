@@ -8,20 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
-import numpy as np
-from PIL import Image
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QKeySequence, QPen, QPixmap, QShortcut
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QComboBox,
     QCompleter,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QGraphicsPixmapItem,
-    QGraphicsRectItem,
-    QGraphicsScene,
-    QGraphicsView,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -34,7 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nomgui.annotation import PENDING, AnnotationError, Item, Session, SessionStore, segment_page
+from nomgui.annotation import PENDING, AnnotationError, Item, Session, SessionStore
+from nomgui.pages import cut_page, load_gray
+from nomgui.pageview import PageView
 from nomgui.recognizer import Recognizer
 
 TOP_K = 5
@@ -46,115 +44,132 @@ def _pixmap(path: Path, size: int) -> QPixmap:
         pm.isNull() else pm
 
 
-class PageView(QGraphicsView):
-    """A page with glyph boxes: drag on the page to add a box, select and Delete to remove."""
-
-    def __init__(self, page: QPixmap) -> None:
-        super().__init__()
-        self.scene_ = QGraphicsScene(self)
-        self.setScene(self.scene_)
-        self.scene_.addItem(QGraphicsPixmapItem(page))
-        self.setDragMode(QGraphicsView.NoDrag)
-        self._origin: QPointF | None = None
-        self._rubber: QGraphicsRectItem | None = None
-
-    def boxes(self) -> list[tuple[int, int, int, int]]:
-        out = []
-        for item in self.scene_.items():
-            if isinstance(item, QGraphicsRectItem) and item is not self._rubber:
-                r = item.rect().normalized()
-                out.append((int(r.x()), int(r.y()), int(r.width()), int(r.height())))
-        return sorted(out, key=lambda b: (b[1], b[0]))
-
-    def set_boxes(self, boxes: list[tuple[int, int, int, int]]) -> None:
-        for item in list(self.scene_.items()):
-            if isinstance(item, QGraphicsRectItem):
-                self.scene_.removeItem(item)
-        for box in boxes:
-            self.add_box(QRectF(*box))
-
-    def add_box(self, rect: QRectF) -> QGraphicsRectItem:
-        item = QGraphicsRectItem(rect.normalized())
-        item.setPen(QPen(QColor("#e74c3c"), 2))
-        item.setBrush(QBrush(QColor(231, 76, 60, 40)))
-        item.setFlag(QGraphicsRectItem.ItemIsSelectable, True)
-        self.scene_.addItem(item)
-        return item
-
-    def delete_selected(self) -> None:
-        for item in self.scene_.selectedItems():
-            self.scene_.removeItem(item)
-
-    def mousePressEvent(self, event) -> None:
-        pos = self.mapToScene(event.position().toPoint())
-        hit = self.scene_.itemAt(pos, self.transform())
-        if event.button() == Qt.LeftButton and not isinstance(hit, QGraphicsRectItem):
-            self._origin = pos
-            self._rubber = QGraphicsRectItem(QRectF(pos, pos))
-            self._rubber.setPen(QPen(QColor("#2980b9"), 1, Qt.DashLine))
-            self.scene_.addItem(self._rubber)
-            self.scene_.clearSelection()
-            return
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event) -> None:
-        if self._origin is not None and self._rubber is not None:
-            self._rubber.setRect(QRectF(self._origin,
-                                        self.mapToScene(event.position().toPoint())))
-            return
-        super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event) -> None:
-        if self._origin is not None and self._rubber is not None:
-            rect = self._rubber.rect().normalized()
-            self.scene_.removeItem(self._rubber)
-            self._origin, self._rubber = None, None
-            if rect.width() >= 4 and rect.height() >= 4:
-                self.add_box(rect)
-            return
-        super().mouseReleaseEvent(event)
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
-            self.delete_selected()
-            return
-        super().keyPressEvent(event)
-
-
 class PageDialog(QDialog):
     """Cut glyphs out of a page: automatic boxes first, then the user corrects them."""
 
-    def __init__(self, page: Path, parent: QWidget | None = None) -> None:
+    ORDER_NAMES: ClassVar[dict[str, str]] = {
+        "columns-rtl": "Columns, right to left (Nôm, Hán)", "rows": "Rows, left to right"}
+
+    def __init__(self, page: Path, parent: QWidget | None = None,
+                 order: str = "columns-rtl") -> None:
         super().__init__(parent)
         self.page = page
         self.setWindowTitle(f"Cut glyphs from {page.name}")
-        self.resize(900, 700)
-        with Image.open(page) as img:
-            self.gray = np.asarray(img.convert("L"))
+        self.gray = load_gray(page)
         h, w = self.gray.shape
         qimg = QImage(self.gray.tobytes(), w, h, w, QImage.Format_Grayscale8).copy()
-        self.view = PageView(QPixmap.fromImage(qimg))
-        self.view.set_boxes(segment_page(self.gray))
-        hint = QLabel("Drag on the page to add a box; click a box and press Delete to remove "
-                      "it. Boxes are cut in reading order.")
-        hint.setWordWrap(True)
-        again = QPushButton("Find boxes again")
-        again.clicked.connect(lambda: self.view.set_boxes(segment_page(self.gray)))
-        clear = QPushButton("Remove all boxes")
-        clear.clicked.connect(lambda: self.view.set_boxes([]))
+        self.view = PageView(QPixmap.fromImage(qimg), self.gray,
+                             cut_page(self.gray, order=order), order)
+        self.order_box = QComboBox()
+        for key, name in self.ORDER_NAMES.items():
+            self.order_box.addItem(name, key)
+        self.order_box.setCurrentIndex(list(self.ORDER_NAMES).index(order))
+        self.order_box.setToolTip("How the page reads: the boxes are numbered and cut in "
+                                  "this order")
+        self.order_box.currentIndexChanged.connect(lambda _i: self._order_changed())
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.count = QLabel()
+
+        def button(text: str, tip: str, slot) -> QPushButton:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.setFocusPolicy(Qt.NoFocus)  # the keys stay with the page
+            b.clicked.connect(lambda: slot())
+            return b
+
+        v = self.view
+        self.fit_button = button("Fit (0)", "Show the whole page (key 0; + and - or "
+                                 "Ctrl+wheel zoom)", v.fit)
+        self.zoom_in_button = button("+", "Zoom in (+, Ctrl+wheel)", lambda: v.zoom_by(1.25))
+        self.zoom_out_button = button("−", "Zoom out (-, Ctrl+wheel)",
+                                      lambda: v.zoom_by(1 / 1.25))
+        self.merge_button = button("Merge (M)", "One box covering the selected boxes "
+                                   "(Ctrl+click or Shift+drag to select several)",
+                                   v.merge_selected)
+        self.split_button = button("Split (S)", "Split the selected box in two at its "
+                                   "lightest ink gap, across its longer side (Shift+S: across "
+                                   "the shorter side)", v.split_selected)
+        self.delete_button = button("Delete", "Remove the selected boxes (Delete)",
+                                    v.delete_selected)
+        self.undo_button = button("Undo", "Undo the last box edit (Ctrl+Z)", v.undo)
+        self.redo_button = button("Redo", "Redo (Ctrl+Shift+Z)", v.redo)
+        self.again_button = button("Find boxes again", "Cut the page again in the chosen "
+                                   "order (undoable)",
+                                   lambda: v.set_boxes(cut_page(self.gray, order=v.order)))
+        self.clear_button = button("Remove all boxes", "Remove every box (undoable)",
+                                   lambda: v.set_boxes([]))
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Cut glyphs")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        for b in buttons.buttons():
+            b.setFocusPolicy(Qt.NoFocus)
+        # short rows, so that the dialog fits a small screen or a large scale factor
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Reading order:"))
+        tools.addWidget(self.order_box)
+        for b in (self.fit_button, self.zoom_in_button, self.zoom_out_button):
+            tools.addWidget(b)
+        tools.addStretch(1)
+        edits = QHBoxLayout()
+        for b in (self.merge_button, self.split_button, self.delete_button,
+                  self.undo_button, self.redo_button):
+            edits.addWidget(b)
+        edits.addStretch(1)
+        edits.addWidget(self.count)
         row = QHBoxLayout()
-        row.addWidget(again)
-        row.addWidget(clear)
+        row.addWidget(self.again_button)
+        row.addWidget(self.clear_button)
         row.addStretch(1)
         row.addWidget(buttons)
         layout = QVBoxLayout(self)
-        layout.addWidget(hint)
+        layout.addWidget(self.hint)
+        layout.addLayout(tools)
+        layout.addLayout(edits)
         layout.addWidget(self.view, 1)
         layout.addLayout(row)
+        v.changed.connect(self._changed)
+        self._changed()
+        # fit the screen whatever its size and QT_SCALE_FACTOR (geometry is in logical
+        # pixels, which already hold the scale factor)
+        screen = (parent.screen() if parent is not None else None) or \
+            QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is not None and avail.width() > 0:
+            self.resize(min(1000, int(avail.width() * 0.9)), min(800, int(avail.height() * 0.9)))
+        else:
+            self.resize(900, 700)
+        v.setFocus()
+
+    def _order_changed(self) -> None:
+        self.view.set_order(self.order_box.currentData())
+        self.view.setFocus()
+
+    def _changed(self) -> None:
+        v = self.view
+        if v.order == "columns-rtl":
+            how = ("in vertical columns, right to left, each top to bottom (numbered on the "
+                   "page)")
+        else:
+            how = "in horizontal rows, top to bottom, each left to right (numbered on the page)"
+        self.hint.setText(
+            f"Boxes are cut {how}. Drag on the paper to add a box; click a box to select "
+            "it (Ctrl+click, Shift+drag: several), drag it to move, drag its edge to resize; "
+            "Delete removes, M merges, S splits; Tab / arrows go through the boxes in "
+            "reading order; Ctrl+Z / Ctrl+Shift+Z undo / redo. Ctrl+wheel or +/- zoom, 0 "
+            "fits; middle button or Space+drag pans.")
+        if self.order_box.currentData() != v.order:  # undo went back over an order change
+            self.order_box.blockSignals(True)
+            self.order_box.setCurrentIndex(list(self.ORDER_NAMES).index(v.order))
+            self.order_box.blockSignals(False)
+        n, k = len(v.edit.boxes), len(v.selected)
+        self.count.setText(f"{n} boxes" + (f", {k} selected" if k else ""))
+        self.merge_button.setEnabled(k >= 2)
+        self.split_button.setEnabled(k == 1 or (k == 0 and v.current is not None))
+        self.delete_button.setEnabled(k >= 1)
+        self.undo_button.setEnabled(v.edit.can_undo())
+        self.redo_button.setEnabled(v.edit.can_redo())
 
 
 class AnnotateWindow(QWidget):

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 from nomgui.annotateui import PageDialog
 from nomgui.annotation import Session
+from tests.gui.test_pageview import click, drag
 from tests.unit.test_annotation import make_page
 
 pytestmark = pytest.mark.gui
@@ -96,14 +97,16 @@ def test_cut_a_page_into_glyphs_with_corrections(make_window, qtbot, tmp_path, d
     make_page(tmp_path / "page.png", rows=1, cols=4)
 
     def correct(self) -> int:  # the user removes one box and drags a new one
-        boxes = self.view.boxes()
+        self.show()
+        qtbot.waitExposed(self)
+        v = self.view
+        boxes = v.boxes()
         assert len(boxes) == 4
-        for item in self.view.scene_.items():
-            if item.__class__.__name__ == "QGraphicsRectItem":
-                item.setSelected(True)
-                break
-        self.view.delete_selected()
-        self.view.add_box(QRectF(5, 5, 30, 30))
+        x, y, bw, bh = boxes[0]
+        click(qtbot, v, x + bw / 2, y + bh / 2)
+        qtbot.keyClick(v, Qt.Key_Delete)
+        drag(v, (5, 5), (35, 35))
+        assert len(v.boxes()) == 4 and (5, 5, 30, 30) in v.boxes()
         return QDialog.Accepted
 
     monkeypatch.setattr(PageDialog, "exec", correct)
