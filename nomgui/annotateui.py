@@ -1,8 +1,11 @@
 """The annotation window: the current model proposes a label for each unlabelled glyph,
 least confident first; the user accepts (Enter), picks another candidate (1-5), types the
-right label (a new one makes a new class), skips (S) or undoes (Ctrl+Z). Every decision is
-saved at once (:mod:`nomgui.annotation`). Accepted glyphs can join the class set, and the
-session exports as a labelled data set. Pages are cut into glyphs in :class:`PageDialog`."""
+right label or a reading to complete (a new label makes a new class), skips (Space), marks
+a box as not a glyph (Delete), accepts all proposals above a confidence at once, or undoes
+(Ctrl+Z). Every decision is saved at once (:mod:`nomgui.annotation`). Accepted glyphs can
+join the class set; the session exports as a labelled data set, a page session with the
+page export of :mod:`nomgui.export`. Pages are cut into glyphs in :class:`PageDialog`, whose
+page view is :mod:`nomgui.pageview`."""
 
 from __future__ import annotations
 
@@ -10,8 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
+from PySide6.QtGui import (
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+    QStandardItem,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -26,13 +40,24 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from nomgui.annotation import PENDING, AnnotationError, Item, Session, SessionStore
+from nomgui.annotation import (
+    NOT_A_GLYPH,
+    PENDING,
+    AnnotationError,
+    Item,
+    Session,
+    SessionStore,
+)
+from nomgui.export import ExportError, export_pages, pages_from_items
+from nomgui.labelcomplete import LabelCompletions
 from nomgui.pages import cut_page, load_gray
 from nomgui.pageview import PageView
+from nomgui.readings import Readings
 from nomgui.recognizer import Recognizer
 
 TOP_K = 5
@@ -172,30 +197,86 @@ class PageDialog(QDialog):
         self.redo_button.setEnabled(v.edit.can_redo())
 
 
+class ProposalButton(QPushButton):
+    """A proposal: its key, the character large (at least twice the body text), its
+    readings and the model's confidence."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+        self.key = QLabel(f"{index + 1}")
+        self.glyph = QLabel()
+        big = QFont(self.font())
+        big.setPointSizeF(max(2.2 * self.font().pointSizeF(), 20.0))
+        self.glyph.setFont(big)
+        self.detail = QLabel()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 2, 8, 2)
+        row.addWidget(self.key)
+        row.addWidget(self.glyph)
+        row.addWidget(self.detail, 1)
+        for label in (self.key, self.glyph, self.detail):
+            label.setAttribute(Qt.WA_TransparentForMouseEvents)
+        self.setMinimumHeight(QFontMetrics(big).height() + 8)
+        self.setToolTip(f"Key {index + 1} (in the list): this glyph is this class")
+        self.show_proposal(None)
+
+    def show_proposal(self, proposal: tuple[str, float, list[str]] | None) -> None:
+        if proposal is None:
+            self.glyph.setText("")
+            self.detail.setText("")
+            self.setAccessibleName(f"proposal {self.index + 1}")
+            self.setEnabled(False)
+            return
+        label, p, said = proposal
+        self.glyph.setText(label if len(label) <= 2 else "")
+        name = "" if len(label) <= 2 else label
+        self.detail.setText("   ".join(t for t in (name, " · ".join(said[:4]),
+                                                    f"{100 * p:.1f}%") if t))
+        self.setAccessibleName(f"{self.index + 1} {label} {100 * p:.1f}%")
+        self.setEnabled(True)
+
+
 class AnnotateWindow(QWidget):
-    """One annotation session at a time; opened from File > Annotate."""
+    """One annotation session at a time; opened from File > Annotate.
+
+    Keys while the list has focus: Enter accepts the proposal, 1-5 pick proposal N, Space
+    skips, Delete marks the box as not a glyph, Ctrl+Z undoes; any other printable key
+    starts typing in the label box (digits there are part of the label). In the label box
+    Enter labels the glyph with what is typed (empty: accepts the proposal), Esc goes back
+    to the list."""
 
     def __init__(self, store: SessionStore, recognizer: Recognizer,
                  class_labels: Callable[[], list[str]],
                  add_to_classset: Callable[[list[tuple[str, Path]]], int],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, readings: Readings | None = None) -> None:
         super().__init__(parent, Qt.Window)
         self.store, self.recognizer = store, recognizer
         self.class_labels, self.add_to_classset = class_labels, add_to_classset
+        self.readings = readings or Readings({})
+        self.completions = LabelCompletions(self.readings)
         self.session: Session | None = None
         self.current: Item | None = None
+        self.page_order = "columns-rtl"  # the reading order chosen for the last page cut
+        self.chosen_readings: dict[str, str] = {}  # item id -> the reading picked for it
+        self._batches: list[tuple[int, int]] = []  # (history length after, decisions)
         self._request = -1
         self.setWindowTitle("Annotate — nomgui")
         self.resize(980, 640)
 
         self.open_folder_button = QPushButton("Open folder of glyphs…")
         self.open_page_button = QPushButton("Cut glyphs from a page…")
+        self.open_page_button.setToolTip("Each page becomes a new annotation session")
         self.sessions_button = QPushButton("Sessions…")
         self.propose_button = QPushButton("Propose again")
-        self.propose_button.setToolTip("Ask the current model again (after changing the "
-                                       "model or the class set)")
+        self.propose_button.setToolTip("Ask the current model again (done by itself when "
+                                       "the class set or the model changes)")
         self.join_button = QPushButton("Add labelled glyphs to the class set")
-        self.export_button = QPushButton("Export data set…")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip(
+            "Pages: transcription (Nôm and quốc ngữ), COCO JSON, YOLO, manifest.csv and "
+            "U+XXXX class folders of the original pixels. Folders of glyphs: class folders "
+            "and manifest.csv")
         top = QHBoxLayout()
         for b in (self.open_folder_button, self.open_page_button, self.sessions_button,
                   self.propose_button, self.join_button, self.export_button):
@@ -205,31 +286,65 @@ class AnnotateWindow(QWidget):
         self.queue = QListWidget()
         self.queue.setIconSize(QPixmap(40, 40).size())
         self.queue.setMinimumWidth(260)
+        self.queue.setToolTip("Enter accepts, 1-5 pick a proposal, Space skips, Delete: not "
+                              "a glyph; typing a letter goes to the label box")
         self.image = QLabel()
         self.image.setAlignment(Qt.AlignCenter)
-        self.image.setMinimumSize(240, 240)
+        self.image.setMinimumSize(200, 200)
         self.image.setStyleSheet("background: white; border: 1px solid #aaa")
-        self.proposal_buttons = []
+        self.proposal_buttons: list[ProposalButton] = []
         props = QVBoxLayout()
         for i in range(TOP_K):
-            b = QPushButton()
-            b.setToolTip(f"Key {i + 1}: this glyph is this class")
+            b = ProposalButton(i)
             b.clicked.connect(lambda _=False, i=i: self.pick(i))
             self.proposal_buttons.append(b)
             props.addWidget(b)
         self.label_edit = QLineEdit()
-        self.label_edit.setPlaceholderText("type the right label, Enter (a new label makes a "
-                                           "new class)")
+        self.label_edit.setPlaceholderText("type a reading (sau, sáu), a character or a "
+                                           "label, Enter")
+        self.label_edit.setToolTip(
+            "Type a quốc ngữ reading with or without diacritics and pick the character from "
+            "the list, or type a character or a label; Enter labels the glyph (a new label "
+            "makes a new class; empty: accepts the proposal). Digits typed here are part of "
+            "the label: 1-5 pick proposals only from the list. Esc: back to the list.")
         self.label_edit.returnPressed.connect(self.correct_typed)
+        self.label_edit.textEdited.connect(self._complete)
+        self.label_edit.installEventFilter(self)
+        self.completer_model = QStandardItemModel(self)
+        self.completer = QCompleter(self.completer_model, self)
+        self.completer.setCompletionMode(QCompleter.UnfilteredPopupCompletion)
+        self.completer.setCompletionRole(Qt.UserRole)  # the character goes into the box
+        self.completer.setMaxVisibleItems(12)
+        self.completer.activated[QModelIndex].connect(self._completion_chosen)
+        self.label_edit.setCompleter(self.completer)
         self.accept_button = QPushButton("Accept (Enter)")
-        self.skip_button = QPushButton("Skip (S)")
+        self.skip_button = QPushButton("Skip (Space)")
+        self.noise_button = QPushButton("Not a glyph (Delete)")
+        self.noise_button.setToolTip("This box holds no character (a stain, a fragment, a "
+                                     "line): decided, never labelled or exported; Ctrl+Z "
+                                     "takes it back")
         self.undo_button = QPushButton("Undo (Ctrl+Z)")
         self.accept_button.clicked.connect(lambda: self.accept_current())
         self.skip_button.clicked.connect(lambda: self.skip_current())
+        self.noise_button.clicked.connect(lambda: self.not_a_glyph())
         self.undo_button.clicked.connect(lambda: self.undo())
         actions = QHBoxLayout()
-        for b in (self.accept_button, self.skip_button, self.undo_button):
+        for b in (self.accept_button, self.skip_button, self.noise_button, self.undo_button):
             actions.addWidget(b)
+        self.threshold = QSpinBox()
+        self.threshold.setRange(50, 100)
+        self.threshold.setValue(95)
+        self.threshold.setSuffix("%")
+        self.threshold.setToolTip("Confidence at or above which 'Accept all' accepts")
+        self.accept_all_button = QPushButton()
+        self.accept_all_button.setToolTip("Accept every glyph still to do whose proposal is "
+                                          "this sure; one Ctrl+Z takes them all back")
+        self.accept_all_button.clicked.connect(lambda: self.accept_all())
+        self.threshold.valueChanged.connect(lambda _v: self._update())
+        bulk = QHBoxLayout()
+        bulk.addWidget(self.accept_all_button)
+        bulk.addWidget(self.threshold)
+        bulk.addStretch(1)
         self.info = QLabel()
         self.info.setWordWrap(True)
         right = QVBoxLayout()
@@ -237,6 +352,7 @@ class AnnotateWindow(QWidget):
         right.addLayout(props)
         right.addWidget(self.label_edit)
         right.addLayout(actions)
+        right.addLayout(bulk)
         right.addWidget(self.info)
         body = QHBoxLayout()
         body.addWidget(self.queue, 1)
@@ -257,11 +373,13 @@ class AnnotateWindow(QWidget):
         self.export_button.clicked.connect(lambda: self.export())
         self.queue.currentItemChanged.connect(self._queue_selected)
         recognizer.worker.proposed.connect(self._on_proposed)
-        # Enter (or a double click) on the queue accepts; the keys below do not fire while
-        # the label box has focus, since a line edit takes printable keys for itself.
+        # the class set (or the model) changed and was fitted again: propose again
+        recognizer.worker.fitted.connect(lambda *_: self._class_set_changed())
+        # Enter, Space, Delete and typing on the queue: see eventFilter. The shortcuts do not
+        # fire while the label box has focus, since a line edit takes printable keys.
         self.queue.installEventFilter(self)
         self.queue.itemDoubleClicked.connect(lambda _item: self.accept_current())
-        keys = [(QKeySequence(Qt.Key_S), self.skip_current), (QKeySequence.Undo, self.undo)]
+        keys = [(QKeySequence.Undo, self.undo)]
         keys += [(QKeySequence(str(i + 1)), lambda i=i: self.pick(i)) for i in range(TOP_K)]
         for seq, slot in keys:
             sc = QShortcut(seq, self)
@@ -270,19 +388,40 @@ class AnnotateWindow(QWidget):
         self._update()
 
     def eventFilter(self, obj, event) -> bool:
-        if (obj is self.queue and event.type() == QEvent.KeyPress
-                and event.key() in (Qt.Key_Return, Qt.Key_Enter)):
-            self.accept_current()
-            return True
+        if event.type() != QEvent.KeyPress:
+            return super().eventFilter(obj, event)
+        key, mods = event.key(), event.modifiers()
+        if obj is self.label_edit:
+            if key == Qt.Key_Escape and not self.completer.popup().isVisible():
+                self.label_edit.clear()
+                self.queue.setFocus()
+                return True
+            return super().eventFilter(obj, event)
+        if obj is self.queue:
+            if key in (Qt.Key_Return, Qt.Key_Enter):
+                self.accept_current()
+                return True
+            if key == Qt.Key_Space and not mods & ~Qt.KeypadModifier:
+                self.skip_current()
+                return True
+            if key in (Qt.Key_Delete, Qt.Key_Backspace):
+                self.not_a_glyph()
+                return True
+            text = event.text()
+            if (text and text.isprintable() and not text.isspace()
+                    and not mods & (Qt.ControlModifier | Qt.AltModifier | Qt.MetaModifier)):
+                # typing starts a label: the key is not lost
+                self.label_edit.setFocus()
+                self.label_edit.insert(text)
+                self._complete(self.label_edit.text())
+                return True
         return super().eventFilter(obj, event)
 
     # -- sessions --------------------------------------------------------------------------
     def set_session(self, session: Session) -> None:
         self.session = session
+        self._batches.clear()
         self.setWindowTitle(f"Annotate: {session.name} — nomgui")
-        completer = QCompleter(sorted(set(self.class_labels())), self)
-        completer.setCaseSensitivity(Qt.CaseInsensitive)
-        self.label_edit.setCompleter(completer)
         self._rebuild()
         if any(not i.proposals for i in session.items if i.decision == PENDING):
             self.propose()
@@ -318,6 +457,8 @@ class AnnotateWindow(QWidget):
         self.set_session(session)
 
     def open_page(self, page: Path | None = None) -> PageDialog | None:
+        """Cut a page into glyphs; they go to a new session of their own (one per page),
+        not into the session that is open."""
         if page is None:
             chosen, _ = QFileDialog.getOpenFileName(
                 self, "Page image", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)")
@@ -325,18 +466,19 @@ class AnnotateWindow(QWidget):
                 return None
             page = Path(chosen)
         try:
-            dialog = PageDialog(Path(page), self)
+            dialog = PageDialog(Path(page), self, self.page_order)
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "Annotate", f"{Path(page).name} is not an image nomgui "
                                 f"can read ({exc.__class__.__name__})")
             return None
         if dialog.exec() != QDialog.Accepted:
             return dialog
+        self.page_order = dialog.view.order
         boxes = dialog.view.boxes()
         if not boxes:
             QMessageBox.warning(self, "Annotate", "No boxes: nothing was cut.")
             return dialog
-        session = self.session or self._new_session(Path(page).stem)
+        session = self._new_session(Path(page).stem)
         if session is None:
             return dialog
         try:
@@ -378,14 +520,42 @@ class AnnotateWindow(QWidget):
         self.status.setText(f"asking the model about {len(items)} glyphs…")
         self._request = self.recognizer.propose(items, TOP_K)
 
+    def _class_set_changed(self) -> None:
+        if self.session is not None and self.isVisible():
+            self.propose()
+
     def _on_proposed(self, request: int, proposals: dict, errors: dict) -> None:
         if request != self._request or self.session is None:
             return
+        # proposed again (the class set changed): the user stays on the glyph they were on;
+        # first proposals: the least confident comes first
+        keep = self.current.id if (self.current is not None and self.current.proposals
+                                   and self.current.decision == PENDING) else None
         self.session.set_proposals({k: [list(p) for p in v] for k, v in proposals.items()},
                                    {k: str(v) for k, v in errors.items()})
         if errors and not proposals:
             self.status.setText("No proposals: " + next(iter(errors.values())))
-        self._rebuild()
+        self._rebuild(select=keep)
+
+    # -- the label box ---------------------------------------------------------------------
+    def _complete(self, text: str) -> None:
+        """Offer characters whose reading starts with what is typed, and class labels."""
+        self.completer_model.clear()
+        for c in self.completions.candidates(text, self.class_labels()):
+            row = QStandardItem(c.text())
+            row.setData(c.char, Qt.UserRole)
+            row.setData(c.reading, Qt.UserRole + 1)
+            self.completer_model.appendRow(row)
+        if self.completer_model.rowCount() and self.label_edit.hasFocus():
+            self.completer.complete()
+        else:
+            self.completer.popup().hide()
+
+    def _completion_chosen(self, index: QModelIndex) -> None:
+        if self.current is not None and index.isValid():
+            reading = index.data(Qt.UserRole + 1)
+            if reading:
+                self.chosen_readings[self.current.id] = reading
 
     # -- decisions -------------------------------------------------------------------------
     def _decide(self, decision: str, label: str = "") -> None:
@@ -407,19 +577,53 @@ class AnnotateWindow(QWidget):
             self._decide("corrected", str(self.current.proposals[index][0]))
 
     def correct_typed(self) -> None:
-        self._decide("corrected", self.label_edit.text())
+        text = self.label_edit.text().strip()
+        if not text:
+            self.accept_current()
+            return
+        self._decide("corrected", text)
 
     def skip_current(self) -> None:
         self._decide("skipped")
 
+    def not_a_glyph(self) -> None:
+        self._decide(NOT_A_GLYPH)
+
+    def accept_all(self) -> int:
+        """Accept every pending glyph whose best proposal is at least the threshold sure;
+        one undo takes them all back."""
+        if self.session is None:
+            return 0
+        level = self.threshold.value() / 100
+        todo = [i for i in self.session.queue()
+                if i.proposals and i.confidence >= level and not i.in_classset]
+        done = 0
+        for item in todo:
+            try:
+                self.session.decide(item.id, "accepted")
+            except AnnotationError as exc:
+                self.info.setText(str(exc))
+                break
+            done += 1
+        if done:
+            self._batches.append((len(self.session.history), done))
+        self.info.setText(f"Accepted {done} glyph(s) at {self.threshold.value()}% or more"
+                          + (" (Ctrl+Z takes them all back)" if done else ""))
+        self._rebuild()
+        return done
+
     def undo(self) -> None:
         if self.session is None:
             return
+        n = 1
+        if self._batches and self._batches[-1][0] == len(self.session.history):
+            n = self._batches.pop()[1]
+        item = None
         try:
-            item = self.session.undo()
+            for _ in range(n):
+                item = self.session.undo() or item
         except AnnotationError as exc:
             self.info.setText(str(exc))
-            return
         self._rebuild(select=item.id if item else None)
 
     def join_classset(self) -> None:
@@ -436,7 +640,12 @@ class AnnotateWindow(QWidget):
             self.session.save()
         self.info.setText(f"{added} glyph(s) added to the class set.")
 
+    # -- export ----------------------------------------------------------------------------
     def export(self, target: Path | None = None) -> int:
+        """Pages (glyphs cut from page images): the page export of :mod:`nomgui.export`
+        (transcription, COCO, YOLO, CSV, U+XXXX class folders of the original pixels).
+        Folders of glyph images: class folders and manifest.csv. Returns the number of
+        labelled glyphs written."""
         if self.session is None:
             return 0
         if target is None:
@@ -444,6 +653,19 @@ class AnnotateWindow(QWidget):
             if not chosen:
                 return 0
             target = Path(chosen)
+        items = [i for i in self.session.items if i.decision != NOT_A_GLYPH]
+        if any(i.box for i in items):
+            pages = pages_from_items(items, self.page_order, self.chosen_readings)
+            try:
+                summary = export_pages(Path(target), pages, self.readings)
+            except (ExportError, OSError) as exc:
+                QMessageBox.warning(self, "Export", str(exc))
+                return 0
+            self.info.setText(
+                f"Exported {summary.pages} page(s) to {target}: {summary.glyphs} labelled "
+                f"glyphs in {summary.classes} U+XXXX class folders ({summary.unlabelled} not "
+                "labelled yet), transcription, COCO, YOLO and manifest.csv.")
+            return summary.glyphs
         try:
             n = self.session.export(Path(target))
         except (AnnotationError, OSError) as exc:
@@ -488,28 +710,35 @@ class AnnotateWindow(QWidget):
         self.current = (self.session.get(row.data(Qt.UserRole))
                         if row is not None and self.session is not None else None)
         item = self.current
-        self.image.setPixmap(_pixmap(self.session.path(item), 220) if item else QPixmap())
+        self.image.setPixmap(_pixmap(self.session.path(item), 200) if item else QPixmap())
         for i, b in enumerate(self.proposal_buttons):
             if item is not None and i < len(item.proposals):
                 label, p = item.proposals[i]
-                b.setText(f"{i + 1}   {label}   {100 * p:.1f}%")
-                b.setEnabled(True)
+                label = str(label)
+                b.show_proposal((label, float(p), self.readings.of(label)))
             else:
-                b.setText(f"{i + 1}")
-                b.setEnabled(False)
+                b.show_proposal(None)
         if item is not None:
             where = f"{Path(item.source).name}" + (f", box {item.box}" if item.box else "")
             state = item.decision + (f" as {item.label}" if item.label else "")
             self.info.setText(f"{item.id} from {where}: {state}")
-        QTimer.singleShot(0, self.queue.setFocus)
+        if not self.label_edit.hasFocus():
+            QTimer.singleShot(0, self.queue.setFocus)
 
     def _update(self) -> None:
         has = self.session is not None
         for b in (self.propose_button, self.join_button, self.export_button,
-                  self.accept_button, self.skip_button, self.undo_button):
+                  self.accept_button, self.skip_button, self.noise_button, self.undo_button):
             b.setEnabled(has)
+        level = self.threshold.value() / 100
+        sure = [i for i in self.session.queue() if i.proposals and i.confidence >= level] \
+            if has else []
+        self.accept_all_button.setText(f"Accept all ≥ {self.threshold.value()}% "
+                                       f"({len(sure)})")
+        self.accept_all_button.setEnabled(bool(sure))
         if has:
             c = self.session.counts()
             self.status.setText(f"{self.session.name}: {c['pending']} to do, "
                                 f"{c['accepted']} accepted, {c['corrected']} corrected, "
-                                f"{c['skipped']} skipped — saved as you go")
+                                f"{c['skipped']} skipped, {c[NOT_A_GLYPH]} not glyphs — "
+                                "saved as you go")

@@ -31,7 +31,8 @@ from nomgui.safepath import UnsafePathError, check_name, inside, is_regular_file
 SESSION_FILE = "session.json"
 SCHEMA = 1
 PENDING = "pending"
-DECISIONS = ("accepted", "corrected", "skipped")
+NOT_A_GLYPH = "not a glyph"  # a box of noise (a stain, a fragment): decided, never labelled
+DECISIONS = ("accepted", "corrected", "skipped", NOT_A_GLYPH)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -48,7 +49,7 @@ class Item:
     source: str  # the image it came from (a file, or the page it was cut from)
     box: list[int] | None = None  # x, y, w, h in the source page, for cut glyphs
     proposals: list[list[Any]] = field(default_factory=list)  # [[label, p], ...] best first
-    decision: str = PENDING  # pending | accepted | corrected | skipped
+    decision: str = PENDING  # pending | accepted | corrected | skipped | not a glyph
     label: str = ""
     in_classset: bool = False  # already added to the class set as an example
     problem: str = ""  # why the model could not propose anything (e.g. an empty image)
@@ -232,7 +233,8 @@ class Session:
                 decision = "accepted"
         before = (item.decision, item.label)
         self.history.append({"id": item.id, "decision": item.decision, "label": item.label})
-        item.decision, item.label = decision, label if decision != "skipped" else ""
+        item.decision, item.label = decision, (label if decision in ("accepted", "corrected")
+                                               else "")
 
         def rollback() -> None:
             self.history.pop()

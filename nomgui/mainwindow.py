@@ -120,28 +120,37 @@ class CandidateTable(QTableWidget):
 
     def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str],
                         readings: Readings | None = None) -> None:
-        self.setRowCount(0)
+        """Fill the rows in place: the items and probability bars of earlier answers are
+        reused (rows beyond the answer are hidden), so an answer per stroke creates no
+        widgets (creating and destroying them cost time and, in PySide6 6.11, references)."""
         self.labels = [label for label, _ in top]
         big = QFont(self.font())
         big.setPointSizeF(big.pointSizeF() * 1.8)
+        if self.rowCount() < len(top):
+            for i in range(self.rowCount(), len(top)):
+                self.insertRow(i)
+                for col in range(3):
+                    self.setItem(i, col, QTableWidgetItem())
+                self.item(i, 0).setText(str(i + 1))
+                self.item(i, 1).setFont(big)
+                bar = QProgressBar()
+                bar.setRange(0, 1000)
+                bar.setTextVisible(True)
+                self.setCellWidget(i, 3, bar)
         for i, (label, prob) in enumerate(top):
-            self.insertRow(i)
-            self.setItem(i, 0, QTableWidgetItem(str(i + 1)))
-            char = QTableWidgetItem(chars.get(label, ""))
-            char.setFont(big)
-            self.setItem(i, 1, char)
+            self.item(i, 1).setText(chars.get(label, ""))
             said = readings.of(chars.get(label, "")) if readings else []
-            text = f"{label}  ·  {', '.join(said)}" if said else label
-            self.setItem(i, 2, QTableWidgetItem(text))
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
+            self.item(i, 2).setText(f"{label}  ·  {', '.join(said)}" if said else label)
+            bar = self.cellWidget(i, 3)
             bar.setValue(round(prob * 1000))
             bar.setFormat(f"{100 * prob:.1f}%")
-            bar.setTextVisible(True)
-            self.setCellWidget(i, 3, bar)
+        for i in range(self.rowCount()):
+            self.setRowHidden(i, i >= len(top))
         self.resizeRowsToContents()
         if top:
             self.selectRow(0)
+        else:
+            self.clearSelection()
 
 
 class MainWindow(QMainWindow):
@@ -452,7 +461,7 @@ class MainWindow(QMainWindow):
             self.annotate_window = AnnotateWindow(
                 SessionStore(self.data_dir / "annotations"), self.recognizer,
                 lambda: [c.label for c in self.classset.classes] if self.classset else [],
-                self.add_labelled_glyphs, self)
+                self.add_labelled_glyphs, self, readings=self.readings)
         self.annotate_window.show()
         self.annotate_window.raise_()
         return self.annotate_window
