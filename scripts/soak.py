@@ -179,8 +179,8 @@ def top_label(window) -> str | None:
 
 
 def soak(window, drawings: list[Drawing], strokes: int, support_drawers: int = 4,
-         warmup: int = 20, seed: int = 0, progress: Callable[[str], None] | None = None
-         ) -> dict:
+         warmup: int = 20, seed: int = 0, progress: Callable[[str], None] | None = None,
+         pen: float = INK) -> dict:
     """Replay at least ``strokes`` strokes into ``window``; returns the figures."""
     from PySide6.QtGui import QAction
 
@@ -199,7 +199,7 @@ def soak(window, drawings: list[Drawing], strokes: int, support_drawers: int = 4
                                  for d in support if d.label == label])
     window.set_classset(cs)
     wait_until(lambda: window.fitted, timeout=300)
-    window.canvas.pen_width = INK * 256 / GRID  # the pen of the official images
+    window.canvas.pen_width = pen * 256 / GRID  # the pen of the official images
 
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     drawn_strokes = points = 0
@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                         "images_background.zip (generated strokes when missing)")
     parser.add_argument("--strokes", type=int, default=2000)
     parser.add_argument("--model", default="protonet-omniglot.pt")
+    parser.add_argument("--pen", type=float, default=INK,
+                        help="pen width in 105-grid pixels (default: the images' ink)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(work / "data", RESOURCES, settings)
     window.show()
     wait_until(lambda: window.model is not None, timeout=120)
-    result = soak(window, drawings, args.strokes,
+    result = soak(window, drawings, args.strokes, pen=args.pen,
                   progress=None if args.json else lambda m: print(m, flush=True))
     result["data"] = "omniglot strokes" if have else "generated strokes"
     result["model"] = args.model
