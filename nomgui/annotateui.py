@@ -316,7 +316,13 @@ class AnnotateWindow(QWidget):
         self.completer.setCompletionRole(Qt.UserRole)  # the character goes into the box
         self.completer.setMaxVisibleItems(12)
         self.completer.activated[QModelIndex].connect(self._completion_chosen)
+        self.completer.highlighted[QModelIndex].connect(self._completion_chosen)
+        self._picked: tuple[str, str] = ("", "")  # (character, reading) from the list
+        self._labelled_last = ""  # id of the glyph the label box labelled last
         self.label_edit.setCompleter(self.completer)
+        # Enter on a character of the list labels the glyph with it at once (installed after
+        # the completer's own filter, so it runs first)
+        self.completer.popup().installEventFilter(self)
         self.accept_button = QPushButton("Accept (Enter)")
         self.skip_button = QPushButton("Skip (Space)")
         self.noise_button = QPushButton("Not a glyph (Delete)")
@@ -332,7 +338,7 @@ class AnnotateWindow(QWidget):
         for b in (self.accept_button, self.skip_button, self.noise_button, self.undo_button):
             actions.addWidget(b)
         self.threshold = QSpinBox()
-        self.threshold.setRange(50, 100)
+        self.threshold.setRange(1, 100)
         self.threshold.setValue(95)
         self.threshold.setSuffix("%")
         self.threshold.setToolTip("Confidence at or above which 'Accept all' accepts")
@@ -374,7 +380,8 @@ class AnnotateWindow(QWidget):
         self.queue.currentItemChanged.connect(self._queue_selected)
         recognizer.worker.proposed.connect(self._on_proposed)
         # the class set (or the model) changed and was fitted again: propose again
-        recognizer.worker.fitted.connect(lambda *_: self._class_set_changed())
+        # (a bound method, so it runs in this thread, queued from the worker's)
+        recognizer.worker.fitted.connect(self._class_set_changed)
         # Enter, Space, Delete and typing on the queue: see eventFilter. The shortcuts do not
         # fire while the label box has focus, since a line edit takes printable keys.
         self.queue.installEventFilter(self)
@@ -391,6 +398,16 @@ class AnnotateWindow(QWidget):
         if event.type() != QEvent.KeyPress:
             return super().eventFilter(obj, event)
         key, mods = event.key(), event.modifiers()
+        popup = self.completer.popup()
+        if obj is popup and key in (Qt.Key_Return, Qt.Key_Enter):
+            index = popup.currentIndex()
+            if not index.isValid():
+                return super().eventFilter(obj, event)
+            self._picked = (index.data(Qt.UserRole), index.data(Qt.UserRole + 1) or "")
+            popup.hide()
+            self.label_edit.setText(self._picked[0])
+            self.correct_typed()
+            return True
         if obj is self.label_edit:
             if key == Qt.Key_Escape and not self.completer.popup().isVisible():
                 self.label_edit.clear()
@@ -520,7 +537,7 @@ class AnnotateWindow(QWidget):
         self.status.setText(f"asking the model about {len(items)} glyphs…")
         self._request = self.recognizer.propose(items, TOP_K)
 
-    def _class_set_changed(self) -> None:
+    def _class_set_changed(self, *_: object) -> None:
         if self.session is not None and self.isVisible():
             self.propose()
 
@@ -540,6 +557,7 @@ class AnnotateWindow(QWidget):
     # -- the label box ---------------------------------------------------------------------
     def _complete(self, text: str) -> None:
         """Offer characters whose reading starts with what is typed, and class labels."""
+        self._picked = ("", "")
         self.completer_model.clear()
         for c in self.completions.candidates(text, self.class_labels()):
             row = QStandardItem(c.text())
@@ -552,10 +570,15 @@ class AnnotateWindow(QWidget):
             self.completer.popup().hide()
 
     def _completion_chosen(self, index: QModelIndex) -> None:
-        if self.current is not None and index.isValid():
-            reading = index.data(Qt.UserRole + 1)
-            if reading:
-                self.chosen_readings[self.current.id] = reading
+        """Remember which reading the chosen character was found by (Enter in the list may
+        label the glyph before or after this)."""
+        if index.isValid():
+            self._picked = (index.data(Qt.UserRole), index.data(Qt.UserRole + 1) or "")
+            last = self._labelled_last
+            if last and self._picked[1] and self.session is not None:
+                item = next((i for i in self.session.items if i.id == last), None)
+                if item is not None and item.label == self._picked[0]:
+                    self.chosen_readings.setdefault(last, self._picked[1])
 
     # -- decisions -------------------------------------------------------------------------
     def _decide(self, decision: str, label: str = "") -> None:
@@ -581,7 +604,12 @@ class AnnotateWindow(QWidget):
         if not text:
             self.accept_current()
             return
+        item = self.current
         self._decide("corrected", text)
+        if item is not None and item.label == text:
+            self._labelled_last = item.id
+            if self._picked[0] == text and self._picked[1]:
+                self.chosen_readings[item.id] = self._picked[1]
 
     def skip_current(self) -> None:
         self._decide("skipped")
