@@ -54,6 +54,7 @@ from nomgui.annotation import (
     SessionStore,
 )
 from nomgui.export import ExportError, export_pages, pages_from_items
+from nomgui.flowlayout import FlowLayout
 from nomgui.labelcomplete import LabelCompletions
 from nomgui.pages import cut_page, load_gray
 from nomgui.pageview import PageView
@@ -130,28 +131,25 @@ class PageDialog(QDialog):
         buttons.rejected.connect(self.reject)
         for b in buttons.buttons():
             b.setFocusPolicy(Qt.NoFocus)
-        # short rows, so that the dialog fits a small screen or a large scale factor
-        tools = QHBoxLayout()
-        tools.addWidget(QLabel("Reading order:"))
-        tools.addWidget(self.order_box)
-        for b in (self.fit_button, self.zoom_in_button, self.zoom_out_button):
+        # the tools wrap onto more lines, so the dialog fits a small screen or a large
+        # QT_SCALE_FACTOR
+        tools = FlowLayout()
+        order = QWidget()
+        order_row = QHBoxLayout(order)
+        order_row.setContentsMargins(0, 0, 0, 0)
+        order_row.addWidget(QLabel("Reading order:"))
+        order_row.addWidget(self.order_box)
+        tools.addWidget(order)
+        for b in (self.fit_button, self.zoom_in_button, self.zoom_out_button,
+                  self.merge_button, self.split_button, self.delete_button,
+                  self.undo_button, self.redo_button, self.again_button, self.clear_button):
             tools.addWidget(b)
-        tools.addStretch(1)
-        edits = QHBoxLayout()
-        for b in (self.merge_button, self.split_button, self.delete_button,
-                  self.undo_button, self.redo_button):
-            edits.addWidget(b)
-        edits.addStretch(1)
-        edits.addWidget(self.count)
         row = QHBoxLayout()
-        row.addWidget(self.again_button)
-        row.addWidget(self.clear_button)
-        row.addStretch(1)
+        row.addWidget(self.count, 1)
         row.addWidget(buttons)
         layout = QVBoxLayout(self)
         layout.addWidget(self.hint)
         layout.addLayout(tools)
-        layout.addLayout(edits)
         layout.addWidget(self.view, 1)
         layout.addLayout(row)
         v.changed.connect(self._changed)
@@ -178,12 +176,16 @@ class PageDialog(QDialog):
                    "page)")
         else:
             how = "in horizontal rows, top to bottom, each left to right (numbered on the page)"
-        self.hint.setText(
-            f"Boxes are cut {how}. Drag on the paper to add a box; click a box to select "
-            "it (Ctrl+click, Shift+drag: several), drag it to move, drag its edge to resize; "
-            "Delete removes, M merges, S splits; Tab / arrows go through the boxes in "
-            "reading order; Ctrl+Z / Ctrl+Shift+Z undo / redo. Ctrl+wheel or +/- zoom, 0 "
-            "fits; middle button or Space+drag pans.")
+        self.hint.setText(f"Boxes are cut {how}. Drag on the paper: add a box; click: "
+                          "select; Delete, M merge, S split, Ctrl+Z undo (more: hover here).")
+        self.hint.setToolTip(
+            "Drag on the paper to add a box. Click a box to select it (Ctrl+click, "
+            "Shift+drag: several); drag it to move it, drag its edge or corner to resize "
+            "it. Delete removes the selected boxes, M merges them into one, S splits the "
+            "selected box at its lightest ink gap (across its longer side; Shift+S across "
+            "the shorter). Tab / Shift+Tab and the arrows go through the boxes in reading "
+            "order. Ctrl+Z / Ctrl+Shift+Z undo / redo, Ctrl+A selects all. Ctrl+wheel or + "
+            "and - zoom, 0 fits the page; the middle button or Space+drag pans.")
         if self.order_box.currentData() != v.order:  # undo went back over an order change
             self.order_box.blockSignals(True)
             self.order_box.setCurrentIndex(list(self.ORDER_NAMES).index(v.order))
