@@ -245,3 +245,22 @@ def test_merge_and_split_with_undo(qtbot, dialog, page):
     assert len(v.boxes()) == 12
     qtbot.mouseClick(dialog.again_button, Qt.LeftButton)
     assert v.boxes() == truth.boxes
+
+
+def test_every_button_of_the_page_dialog(qtbot, dialog):
+    """Every button, with nothing selected, one box and two: no exception in any slot."""
+    from tests.gui.test_every_button import press_everything
+
+    v = dialog.view
+    skip = ("Cut glyphs", "Cancel")
+    assert press_everything(qtbot, dialog, skip=skip)
+    qtbot.mouseClick(dialog.again_button, Qt.LeftButton)
+    click(qtbot, v, *centre(v.boxes()[2]))
+    press_everything(qtbot, dialog, skip=skip)
+    qtbot.mouseClick(dialog.again_button, Qt.LeftButton)
+    click(qtbot, v, *centre(v.boxes()[2]))
+    click(qtbot, v, *centre(v.boxes()[3]), Qt.ControlModifier)
+    press_everything(qtbot, dialog, skip=skip)
+    assert dialog.isVisible()
+    qtbot.keyClick(v, Qt.Key_Escape)  # Esc leaves without cutting
+    assert not dialog.isVisible() and dialog.result() == 0
