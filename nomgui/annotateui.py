@@ -542,6 +542,14 @@ class AnnotateWindow(QWidget):
     def _class_set_changed(self, *_: object) -> None:
         if self.session is not None and self.isVisible():
             self.propose()
+        else:
+            self._stale = True  # propose again when the window is shown
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_stale", False) and self.session is not None:
+            self._stale = False
+            self.propose()
 
     def _on_proposed(self, request: int, proposals: dict, errors: dict) -> None:
         if request != self._request or self.session is None:

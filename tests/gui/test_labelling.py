@@ -62,7 +62,9 @@ def test_label_a_page_by_keys_and_export_it(make_window, qtbot, tmp_path, dialog
     popup = win.completer.popup()
     qtbot.waitUntil(popup.isVisible, timeout=3000)
     row = offered.index("𡢐")
-    popup.setCurrentIndex(win.completer.completionModel().index(row, 0))
+    for _ in range(row + 1):  # Down from the box into the list, to the character
+        qtbot.keyClick(popup, Qt.Key_Down)
+    assert popup.currentIndex().row() == row
     qtbot.keyClick(popup, Qt.Key_Return)  # one Enter on the character labels the glyph
     assert (s2.get(item.id).decision, s2.get(item.id).label) == ("corrected", "𡢐")
     assert win.label_edit.text() == "" and not popup.isVisible()
