@@ -12,7 +12,7 @@ from PySide6.QtGui import QGuiApplication, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from nomgui.annotateui import PageDialog
-from tests.pagegen import BlobSource, make_page
+from tests.pagegen import CROPS_ZIP, BlobSource, CropSource, iou, make_page
 
 pytestmark = pytest.mark.gui
 
@@ -264,3 +264,28 @@ def test_every_button_of_the_page_dialog(qtbot, dialog):
     assert dialog.isVisible()
     qtbot.keyClick(v, Qt.Key_Escape)  # Esc leaves without cutting
     assert not dialog.isVisible() and dialog.result() == 0
+
+
+@pytest.mark.skipif(not CROPS_ZIP.is_file(), reason="the real woodblock crops are not here")
+def test_merge_then_split_real_woodblock_glyphs(qtbot, tmp_path):
+    """On a page of real crops (read in place, never committed): two glyphs of a column
+    merged by the user come apart again at the gap between them."""
+    p = make_page(CropSource(), 0, scale=32, spacing="normal", noise="clean", lines=False,
+                  cols=4, per_col=8)
+    path = tmp_path / "crops.png"
+    Image.fromarray(p.image).save(path)
+    d = PageDialog(path)
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.waitExposed(d)
+    v = d.view
+    found = v.boxes()
+    assert sum(max(iou(t, f) for f in found) >= 0.5 for t in p.boxes) >= 0.9 * len(p.boxes)
+    a, b = found[0], found[1]
+    click(qtbot, v, *centre(a))
+    click(qtbot, v, *centre(b), Qt.ControlModifier)
+    qtbot.keyClick(v, Qt.Key_M)
+    assert len(v.boxes()) == len(found) - 1
+    qtbot.keyClick(v, Qt.Key_S)
+    top, bottom = v.boxes()[0], v.boxes()[1]
+    assert iou(top, a) >= 0.7 and iou(bottom, b) >= 0.7
