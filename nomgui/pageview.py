@@ -117,7 +117,8 @@ class PageEdit(BoxEdit):
         before = self.order
         self.order = order
         out = self.reorder()
-        self._orders_undo[-1] = before
+        if self._orders_undo:  # (BoxEdit records its edits through _apply)
+            self._orders_undo[-1] = before
         return out
 
     def undo(self) -> list[Box]:
