@@ -9,6 +9,7 @@ page view is :mod:`nomgui.pageview`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -53,15 +54,17 @@ from nomgui.annotation import (
     Session,
     SessionStore,
 )
+from nomgui.classset import atomic_write
 from nomgui.export import ExportError, export_pages, pages_from_items
 from nomgui.flowlayout import FlowLayout
 from nomgui.labelcomplete import LabelCompletions
-from nomgui.pages import cut_page, load_gray
+from nomgui.pages import ORDERS, cut_page, load_gray
 from nomgui.pageview import PageView
 from nomgui.readings import Readings
 from nomgui.recognizer import Recognizer
 
 TOP_K = 5
+PAGE_NOTES = "page-notes.json"
 
 
 def _pixmap(path: Path, size: int) -> QPixmap:
@@ -260,6 +263,9 @@ class AnnotateWindow(QWidget):
         self.session: Session | None = None
         self.current: Item | None = None
         self.page_order = "columns-rtl"  # the reading order chosen for the last page cut
+        # the open session's page notes (PAGE_NOTES beside its session.json): how its page
+        # reads, and the reading picked for a glyph from the reading list
+        self.session_order = "columns-rtl"
         self.chosen_readings: dict[str, str] = {}  # item id -> the reading picked for it
         self._batches: list[tuple[int, int]] = []  # (history length after, decisions)
         self._request = -1
@@ -440,6 +446,7 @@ class AnnotateWindow(QWidget):
     def set_session(self, session: Session) -> None:
         self.session = session
         self._batches.clear()
+        self._load_notes()
         self.setWindowTitle(f"Annotate: {session.name} — nomgui")
         self._rebuild()
         if any(not i.proposals for i in session.items if i.decision == PENDING):
@@ -506,7 +513,36 @@ class AnnotateWindow(QWidget):
             QMessageBox.warning(self, "Annotate", str(exc))
             return dialog
         self.set_session(session)
+        self.session_order = dialog.view.order
+        self._save_notes()
         return dialog
+
+    def _load_notes(self) -> None:
+        """The session's page notes; missing or malformed ones are defaults (they only
+        refine the export)."""
+        self.session_order, self.chosen_readings = "columns-rtl", {}
+        try:
+            data = json.loads((self.session.folder / PAGE_NOTES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(data, dict):
+            return
+        if data.get("order") in ORDERS:
+            self.session_order = data["order"]
+        picked = data.get("readings")
+        if isinstance(picked, dict):
+            self.chosen_readings = {k: v for k, v in picked.items()
+                                    if isinstance(k, str) and isinstance(v, str)}
+
+    def _save_notes(self) -> None:
+        if self.session is None:
+            return
+        try:
+            atomic_write(self.session.folder / PAGE_NOTES, json.dumps(
+                {"order": self.session_order, "readings": self.chosen_readings},
+                ensure_ascii=False, indent=1).encode("utf-8"))
+        except OSError as exc:
+            self.info.setText(f"The page notes were not saved: {exc.strerror or exc}")
 
     def choose_session(self) -> None:
         sessions = self.store.list()
@@ -589,6 +625,7 @@ class AnnotateWindow(QWidget):
                 item = next((i for i in self.session.items if i.id == last), None)
                 if item is not None and item.label == self._picked[0]:
                     self.chosen_readings.setdefault(last, self._picked[1])
+                    self._save_notes()
 
     # -- decisions -------------------------------------------------------------------------
     def _decide(self, decision: str, label: str = "") -> None:
@@ -620,6 +657,7 @@ class AnnotateWindow(QWidget):
             self._labelled_last = item.id
             if self._picked[0] == text and self._picked[1]:
                 self.chosen_readings[item.id] = self._picked[1]
+                self._save_notes()
 
     def skip_current(self) -> None:
         self._decide("skipped")
@@ -693,7 +731,10 @@ class AnnotateWindow(QWidget):
             target = Path(chosen)
         items = [i for i in self.session.items if i.decision != NOT_A_GLYPH]
         if any(i.box for i in items):
-            pages = pages_from_items(items, self.page_order, self.chosen_readings)
+            # a reading picked for a glyph counts while the glyph still has that character
+            picked = {i.id: self.chosen_readings[i.id] for i in items
+                      if self.chosen_readings.get(i.id) in self.readings.of(i.label)}
+            pages = pages_from_items(items, self.session_order, picked)
             try:
                 summary = export_pages(Path(target), pages, self.readings)
             except (ExportError, OSError) as exc:

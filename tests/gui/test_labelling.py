@@ -33,7 +33,7 @@ def test_label_a_page_by_keys_and_export_it(make_window, qtbot, tmp_path, dialog
     monkeypatch.setattr(PageDialog, "exec", lambda self: QDialog.Accepted)  # "Cut glyphs"
     win = w.show_annotate()
     qtbot.waitExposed(win)
-    dialogs.texts += ["page one", "page two"]
+    dialogs.texts += ["page one", "page two", "page one again"]
     win.open_page(tmp_path / "one.png")
     s1 = win.session
     assert len(s1.items) == len(first.boxes)
@@ -123,3 +123,13 @@ def test_label_a_page_by_keys_and_export_it(make_window, qtbot, tmp_path, dialog
     assert s2.get(noise.id).box not in boxes  # not a glyph: not exported
     assert len(boxes) == len(s2.items) - 1
     assert "Exported 1 page(s)" in win.info.text()
+    qn = next((out / "transcription").glob("*.qn.txt")).read_text(encoding="utf-8")
+    assert "sau" in qn.split()  # the reading picked from the list
+
+    # the picked reading and the page's order are kept with the session: reopened after
+    # another session, the export is the same
+    win.open_page(tmp_path / "one.png")
+    assert win.chosen_readings == {}
+    dialogs.items.append(f"{s2.name}  ({s2.folder.name})")  # chosen in Sessions…
+    qtbot.mouseClick(win.sessions_button, Qt.LeftButton)
+    assert win.session.folder == s2.folder and win.chosen_readings == {item.id: "sau"}
