@@ -62,6 +62,7 @@ from nomgui.pages import ORDERS, cut_page, load_gray
 from nomgui.pageview import PageView
 from nomgui.readings import Readings
 from nomgui.recognizer import Recognizer
+from nomgui.safepath import is_regular_file
 
 TOP_K = 5
 PAGE_NOTES = "page-notes.json"
@@ -521,8 +522,12 @@ class AnnotateWindow(QWidget):
         """The session's page notes; missing or malformed ones are defaults (they only
         refine the export)."""
         self.session_order, self.chosen_readings = "columns-rtl", {}
+        notes = self.session.folder / PAGE_NOTES
         try:
-            data = json.loads((self.session.folder / PAGE_NOTES).read_text(encoding="utf-8"))
+            # a FIFO would block the read, a huge file is not notes
+            if not is_regular_file(notes) or notes.stat().st_size > 4_000_000:
+                return
+            data = json.loads(notes.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
         if not isinstance(data, dict):

@@ -133,3 +133,21 @@ def test_label_a_page_by_keys_and_export_it(make_window, qtbot, tmp_path, dialog
     dialogs.items.append(f"{s2.name}  ({s2.folder.name})")  # chosen in Sessions…
     qtbot.mouseClick(win.sessions_button, Qt.LeftButton)
     assert win.session.folder == s2.folder and win.chosen_readings == {item.id: "sau"}
+
+
+@pytest.mark.parametrize("notes", ["garbage", "list", "fifo"])
+def test_damaged_page_notes_are_defaults(make_window, qtbot, tmp_path, dialogs, notes):
+    import os
+
+    w = make_window(wait=False)
+    win = w.show_annotate()
+    s = win.store.create("old page")
+    path = s.folder / "page-notes.json"
+    if notes == "fifo":
+        os.mkfifo(path)  # reading it would block the window for ever
+    else:
+        path.write_text("{not json" if notes == "garbage" else '["order", 1]')
+    dialogs.items.append(f"{s.name}  ({s.folder.name})")
+    qtbot.mouseClick(win.sessions_button, Qt.LeftButton)
+    assert win.session.folder == s.folder
+    assert win.session_order == "columns-rtl" and win.chosen_readings == {}
