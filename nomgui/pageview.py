@@ -157,6 +157,7 @@ class PageView(QGraphicsView):
                                                            np.uint8)
         self.edit = PageEdit(reading_order(boxes, order), order)
         self.items_: list[BoxItem] = []
+        self._shown: list[Box] = []
         self.selected: set[int] = set()
         self.current: int | None = None
         self.setDragMode(QGraphicsView.NoDrag)
@@ -182,12 +183,12 @@ class PageView(QGraphicsView):
         """Redraw the boxes after an edit; ``select`` / ``current``: the boxes (by value) to
         select and make current, else the selection is kept where its boxes still are."""
         boxes = self.edit.boxes
+        shown = self._shown  # the boxes as drawn before this edit (not a drag's preview)
         if select is None:
-            old = [self.items_[i].rect() for i in sorted(self.selected)
-                   if i < len(self.items_)]
-            select = [_box_of(r) for r in old]
-        if current is None and self.current is not None and self.current < len(self.items_):
-            current = _box_of(self.items_[self.current].rect())
+            select = [shown[i] for i in sorted(self.selected) if i < len(shown)]
+        if current is None and self.current is not None and self.current < len(shown):
+            current = shown[self.current]
+        self._shown = list(boxes)
         for item in self.items_:
             self.scene_.removeItem(item)
         self.items_ = [BoxItem(i, b) for i, b in enumerate(boxes)]
@@ -263,11 +264,21 @@ class PageView(QGraphicsView):
     def undo(self) -> None:
         if self.edit.can_undo():
             self.edit.undo()
-            self._sync()
+            self._sync_back()
 
     def redo(self) -> None:
         if self.edit.can_redo():
             self.edit.redo()
+            self._sync_back()
+
+    def _sync_back(self) -> None:
+        """After undo / redo: the boxes it brought back are selected (else the selection
+        stays where its boxes still are)."""
+        before = set(self._shown)
+        back = [b for b in self.edit.boxes if b not in before]
+        if back:
+            self._sync(select=back, current=back[0])
+        else:
             self._sync()
 
     def select_all(self) -> None:
@@ -431,6 +442,11 @@ class PageView(QGraphicsView):
             d["item"].setRect(QRectF(d["origin"], pos).normalized())
         elif d["kind"] == "move":
             dx, dy = pos.x() - d["origin"].x(), pos.y() - d["origin"].y()
+            # the boxes stay on the page: they stop at its edges
+            H, W = self.gray.shape[:2]
+            group = [self.edit.boxes[i] for i in d["group"]]
+            dx = min(max(dx, -min(b[0] for b in group)), W - max(b[0] + b[2] for b in group))
+            dy = min(max(dy, -min(b[1] for b in group)), H - max(b[1] + b[3] for b in group))
             d["moved"] = d["moved"] or abs(dx) >= 1 or abs(dy) >= 1
             for i in d["group"]:
                 x, y, w, h = self.edit.boxes[i]

@@ -124,6 +124,13 @@ def test_move_resize_delete_with_undo(qtbot, dialog, page):
     qtbot.keyClick(v, Qt.Key_Z, Qt.ControlModifier)
     assert v.boxes() == truth.boxes
 
+    # dragged past the page's edge, a box stops at it (same size)
+    drag(v, centre(truth.boxes[0]), (v.gray.shape[1] + 50, -40))
+    _x0, _y0, w0, h0 = truth.boxes[0]
+    assert v.boxes()[0] == (v.gray.shape[1] - w0, 0, w0, h0) and v.selected == {0}
+    qtbot.keyClick(v, Qt.Key_Z, Qt.ControlModifier)
+    assert v.boxes() == truth.boxes and v.selected == {0}
+
     # resize by the bottom edge (zoomed in so the edge is easy to hit)
     for _ in range(3):
         qtbot.keyClick(v, Qt.Key_Plus)
