@@ -404,6 +404,13 @@ class AnnotateWindow(QWidget):
         self._update()
 
     def eventFilter(self, obj, event) -> bool:
+        if obj is self.queue and event.type() == QEvent.InputMethod \
+                and event.commitString():
+            # text composed by an input method (Telex, VNI) while the list has focus
+            self.label_edit.setFocus()
+            self.label_edit.insert(event.commitString())
+            self._complete(self.label_edit.text())
+            return True
         if event.type() != QEvent.KeyPress:
             return super().eventFilter(obj, event)
         key, mods = event.key(), event.modifiers()

@@ -151,3 +151,23 @@ def test_damaged_page_notes_are_defaults(make_window, qtbot, tmp_path, dialogs, 
     qtbot.mouseClick(win.sessions_button, Qt.LeftButton)
     assert win.session.folder == s.folder
     assert win.session_order == "columns-rtl" and win.chosen_readings == {}
+
+
+def test_text_from_an_input_method_goes_to_the_label_box(make_window, qtbot, tmp_path,
+                                                         dialogs, monkeypatch):
+    from PySide6.QtGui import QInputMethodEvent
+    from PySide6.QtWidgets import QApplication
+
+    w = make_window(wait=False)
+    _page(tmp_path / "one.png", 0, cols=1, per_col=2)
+    monkeypatch.setattr(PageDialog, "exec", lambda self: QDialog.Accepted)
+    win = w.show_annotate()
+    dialogs.texts.append("one")
+    win.open_page(tmp_path / "one.png")
+    win.queue.setFocus()
+    ev = QInputMethodEvent()
+    ev.setCommitString("sáu")  # what a Vietnamese input method hands over
+    QApplication.sendEvent(win.queue, ev)
+    assert win.label_edit.text() == "sáu"
+    model = win.completer_model
+    assert "𦒹" in [model.item(r).data(Qt.UserRole) for r in range(model.rowCount())]
