@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -271,7 +273,13 @@ class AnnotateWindow(QWidget):
         self._batches: list[tuple[int, int]] = []  # (history length after, decisions)
         self._request = -1
         self.setWindowTitle("Annotate — nomgui")
-        self.resize(980, 640)
+        screen = (parent.screen() if parent is not None else None) or \
+            QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is not None and avail.width() > 0:
+            self.resize(min(980, int(avail.width() * 0.95)), min(640, int(avail.height() * 0.9)))
+        else:
+            self.resize(980, 640)
 
         self.open_folder_button = QPushButton("Open folder of glyphs…")
         self.open_page_button = QPushButton("Cut glyphs from a page…")
@@ -286,20 +294,19 @@ class AnnotateWindow(QWidget):
             "Pages: transcription (Nôm and quốc ngữ), COCO JSON, YOLO, manifest.csv and "
             "U+XXXX class folders of the original pixels. Folders of glyphs: class folders "
             "and manifest.csv")
-        top = QHBoxLayout()
+        top = FlowLayout()  # wraps on a narrow screen or a large QT_SCALE_FACTOR
         for b in (self.open_folder_button, self.open_page_button, self.sessions_button,
                   self.propose_button, self.join_button, self.export_button):
             top.addWidget(b)
-        top.addStretch(1)
 
         self.queue = QListWidget()
         self.queue.setIconSize(QPixmap(40, 40).size())
-        self.queue.setMinimumWidth(260)
+        self.queue.setMinimumWidth(160)
         self.queue.setToolTip("Enter accepts, 1-5 pick a proposal, Space skips, Delete: not "
                               "a glyph; typing a letter goes to the label box")
         self.image = QLabel()
         self.image.setAlignment(Qt.AlignCenter)
-        self.image.setMinimumSize(200, 200)
+        self.image.setMinimumSize(120, 120)
         self.image.setStyleSheet("background: white; border: 1px solid #aaa")
         self.proposal_buttons: list[ProposalButton] = []
         props = QVBoxLayout()
@@ -343,7 +350,7 @@ class AnnotateWindow(QWidget):
         self.skip_button.clicked.connect(lambda: self.skip_current())
         self.noise_button.clicked.connect(lambda: self.not_a_glyph())
         self.undo_button.clicked.connect(lambda: self.undo())
-        actions = QHBoxLayout()
+        actions = FlowLayout()
         for b in (self.accept_button, self.skip_button, self.noise_button, self.undo_button):
             actions.addWidget(b)
         self.threshold = QSpinBox()
@@ -362,17 +369,26 @@ class AnnotateWindow(QWidget):
         bulk.addStretch(1)
         self.info = QLabel()
         self.info.setWordWrap(True)
-        right = QVBoxLayout()
+        panel = QWidget()
+        right = QVBoxLayout(panel)
+        right.setContentsMargins(0, 0, 0, 0)
         right.addWidget(self.image, 2)
         right.addLayout(props)
         right.addWidget(self.label_edit)
         right.addLayout(actions)
         right.addLayout(bulk)
         right.addWidget(self.info)
+        # the panel scrolls rather than pushing the window past a small screen (or a large
+        # QT_SCALE_FACTOR): large glyphs take room
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
         body = QHBoxLayout()
         body.addWidget(self.queue, 1)
-        body.addLayout(right, 2)
+        body.addWidget(scroll, 2)
         self.status = QLabel("Open a folder of glyph images or cut glyphs from a page.")
+        self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(body, 1)
