@@ -33,6 +33,9 @@ def test_label_a_page_by_keys_and_export_it(make_window, qtbot, tmp_path, dialog
     monkeypatch.setattr(PageDialog, "exec", lambda self: QDialog.Accepted)  # "Cut glyphs"
     win = w.show_annotate()
     qtbot.waitExposed(win)
+    avail = win.screen().availableGeometry()  # fits the screen (any QT_SCALE_FACTOR)
+    assert win.width() <= avail.width() and win.height() <= avail.height()
+    assert win.minimumSizeHint().width() <= avail.width()
     dialogs.texts += ["page one", "page two", "page one again"]
     win.open_page(tmp_path / "one.png")
     s1 = win.session
