@@ -434,13 +434,17 @@ def _cut_columns(ink: np.ndarray) -> list[list[Box]]:
 def cut_page(gray: np.ndarray, order: str = "columns-rtl", min_size: int = 4) -> list[Box]:
     """Character boxes (x, y, w, h) of a page of dark ink on light paper, in reading order.
 
-    ``gray``: (H, W) uint8 (``load_gray`` reads a file). ``order``: ``"columns-rtl"``
+    ``gray``: (H, W) uint8 (``load_gray`` reads a file; (H, W, 3) colour is made grey).
+    ``order``: ``"columns-rtl"``
     (vertical columns, top to bottom, right to left: Nôm and Hán pages) or ``"rows"``
     (horizontal rows, left to right, top to bottom). Boxes smaller than ``min_size`` pixels
     on their longer side are dropped. A blank page gives ``[]``.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
+    gray = np.asarray(gray)
+    if gray.ndim == 3:  # colour (H, W, 3 or 4): its luminance, as PIL's "L"
+        gray = np.asarray(Image.fromarray(gray.astype(np.uint8)).convert("L"))
     ink = ink_mask(gray)
     if order == "rows":
         lines = [[(y, x, h, w) for x, y, w, h in col] for col in _cut_columns(ink.T)]

@@ -15,7 +15,9 @@ gradient and blotches, and Gaussian noise. Glyphs come from one of three sources
 
 Report (means and medians over seeded pages, per source and per condition)::
 
-    python -m tests.pagegen --pages 40 --report [--source crops fonts blobs] [--cutter old]
+    python -m tests.pagegen --pages 40 --report [--source crops fonts blobs] [--layout rows]
+
+``--cutter segment_page`` measures ``nomgui.annotation.segment_page`` instead (rows order).
 """
 
 from __future__ import annotations

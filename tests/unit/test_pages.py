@@ -66,9 +66,11 @@ def test_cutter_meets_the_goals_on_real_woodblock_crops():
 
 
 def test_cutter_meets_the_goals_on_a_cjk_font():
+    from trainer.data.sources import DataError
+
     try:
         source = pagegen.FontSource()
-    except Exception as exc:  # DataError naming the packages
+    except DataError as exc:  # names the packages to install
         pytest.skip(f"no CJK font installed ({exc})")
     _assert_goals(_measure(source, _conditions(8, seed=900)))
 
@@ -85,6 +87,7 @@ def test_blank_and_odd_pages():
     assert cut_page(one) == [(25, 20, 10, 20)]
     with pytest.raises(ValueError, match="order"):
         cut_page(one, order="ltr-columns")
+    assert cut_page(np.stack([one] * 3, axis=2)) == [(25, 20, 10, 20)]  # colour
 
 
 def test_segment_page_is_the_new_cutter():
