@@ -12,6 +12,7 @@ instead of waiting behind it; closing waits at most :data:`SHUTDOWN_WAIT_MS`.
 
 from __future__ import annotations
 
+import atexit
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,16 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 SHUTDOWN_WAIT_MS = 2000
 # Worker threads still inside an uncancellable torch call at shutdown: kept referenced so
-# Qt never destroys a running QThread (that aborts the process); nomgui.app then exits.
+# Qt never destroys a running QThread (that aborts the process). The ``nomgui`` command
+# then leaves with os._exit; any other program (a script, a test) waits for them at exit,
+# before the interpreter would destroy them.
 _LEFT_RUNNING: list[tuple[QThread, QObject]] = []
+
+
+@atexit.register
+def _wait_for_left_threads() -> None:
+    for thread, _worker in _LEFT_RUNNING:
+        thread.wait(120_000)  # a closing worker stops at its next cancel poll or import
 
 
 @dataclass(frozen=True)
