@@ -240,13 +240,13 @@ class MainWindow(QMainWindow):
         self.message.setObjectName("message")
         self.message.hide()
         self.candidates = CandidateTable()
-        self.new_class_button = QPushButton("New class from glyph…")
+        self.new_class_button = QPushButton("New class…")
         self.new_class_button.setToolTip("Make a new class with this glyph as its first "
                                          "example (Ctrl+Shift+N)")
-        self.teach_button = QPushButton("Teach: it is the highlighted candidate")
+        self.teach_button = QPushButton("Teach (highlight one)")
         self.teach_button.setToolTip("The glyph becomes an example of the candidate "
                                      "highlighted above (Enter in the list, Shift+1-5)")
-        self.add_example_button = QPushButton("Add glyph to a class")
+        self.add_example_button = QPushButton("Add to a class")
         self.add_example_button.setToolTip("The glyph becomes an example of the class "
                                            "highlighted in the list below (Ctrl+Shift+A)")
 
@@ -284,8 +284,13 @@ class MainWindow(QMainWindow):
         self.none_of_these.setObjectName("noneOfThese")
         self.none_of_these.setWordWrap(True)
         self.none_of_these.hide()
-        rv.addWidget(self.none_of_these)
+        # Its line is kept when hidden: a line that comes and goes would move the buttons
+        # below it between a user's aim and click.
+        policy = self.none_of_these.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.none_of_these.setSizePolicy(policy)
         rv.addWidget(self.candidates, 2)
+        rv.addWidget(self.none_of_these)
         # These buttons name the class they act on, so their text changes with every answer;
         # their width must not, or the splitter re-flows and the canvas jumps under the pen.
         for b in (self.teach_button, self.new_class_button, self.add_example_button):
@@ -790,8 +795,8 @@ class MainWindow(QMainWindow):
         def short(text: str) -> str:
             return text if len(text) <= 16 else text[:15] + "…"
 
-        self.add_example_button.setText(f"Add glyph to '{short(name)}'" if name else
-                                        "Add glyph to a class")
+        self.add_example_button.setText(f"Add to '{short(name)}'" if name else
+                                        "Add to a class")
         self.add_example_button.setToolTip(
             f"The glyph becomes an example of '{name}', highlighted in the list below "
             "(Ctrl+Shift+A)" if name else "Highlight a class in the list below first")
@@ -799,7 +804,7 @@ class MainWindow(QMainWindow):
         self.teach_button.setEnabled(row is not None)
         self.teach_button.setText(
             f"Teach: it is '{short(self.candidates.labels[row])}'" if row is not None else
-            "Teach: it is the highlighted candidate")
+            "Teach (highlight one)")
 
     def _show_examples(self) -> None:
         self.example_list.clear()
@@ -1173,6 +1178,9 @@ class MainWindow(QMainWindow):
         chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
         self.candidates.show_candidates(top, chars, self.readings)
         self.none_of_these.setVisible(unsure)
+        # Rows are reused: row 0 may stay selected with new content and no selection
+        # signal, so the Teach button is told the new label here.
+        self._update_edit_buttons()
         self.model_sees.setPixmap(pixmap_from_gray(glyph, 112, invert=True))
         if self._stroke_time:
             self.last_latency = time.perf_counter() - self._stroke_time

@@ -278,3 +278,24 @@ def test_none_of_these_for_letters_drawn_against_the_digits(make_window, qtbot):
                        line(61, 127, 195, 127)])  # H
     assert not shows_none([line(127, 29, 127, 224)])  # 1
     assert not shows_none([line(61, 37, 195, 37), line(195, 37, 110, 224)])  # 7
+
+
+def test_the_teach_button_names_the_answer_to_the_whole_drawing(make_window, qtbot):
+    """Seen in a real window: after a second stroke changed the best candidate, the button
+    still named the first stroke's (the highlighted row was reused without a signal)."""
+    w = make_window()
+
+    def answered() -> bool:
+        return (not w.debounce.isActive()
+                and w.answered_request >= w.recognizer.latest_request)
+
+    draw_stroke(w.canvas, line(160, 30, 60, 160))  # the slant of a 4
+    qtbot.waitUntil(answered, timeout=20_000)
+    first = w.candidates.labels[0]
+    draw_stroke(w.canvas, line(60, 160, 200, 160))  # its bar
+    draw_stroke(w.canvas, line(160, 30, 160, 226))  # its stem
+    qtbot.waitUntil(answered, timeout=20_000)
+    best = w.candidates.labels[0]
+    assert best != first  # the drawing's answer changed
+    assert w.candidates.highlighted() == 0
+    assert w.teach_button.text() == f"Teach: it is '{best}'"
