@@ -176,23 +176,28 @@ def main() -> None:
     p.add_argument("--launches", type=int, default=5)
     p.add_argument("--strokes", type=int, default=20)
     p.add_argument("--repeats", type=int, default=5, help="facade timings: runs per figure")
+    p.add_argument("--parts", nargs="+", default=["launch", "strokes", "facade"],
+                   choices=["launch", "strokes", "facade"], help="what to measure")
     p.add_argument("--child-launch", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child_launch is not None:
         child_launch(args.child_launch)
         return
     launches = []
-    for _ in range(args.launches):
+    for _ in range(args.launches if "launch" in args.parts else 0):
         t0 = time.time()
         out = subprocess.run([sys.executable, __file__, "--child-launch", str(t0)],
                              capture_output=True, text=True, check=True).stdout
         launches.append(json.loads(out.strip().splitlines()[-1]))
-    result = {
-        "launch_to_window_shown_s_median": round(
-            statistics.median(x["shown_s"] for x in launches), 3),
-        "class_sets": [stroke_latency(n, args.strokes, args.data_root) for n in (20, 1000)],
-        "facade": facade_timings(args.data_root, args.repeats),
-    }
+    result = {}
+    if launches:
+        result["launch_to_window_shown_s_median"] = round(
+            statistics.median(x["shown_s"] for x in launches), 3)
+    if "strokes" in args.parts:
+        result["class_sets"] = [stroke_latency(n, args.strokes, args.data_root)
+                                for n in (20, 1000)]
+    if "facade" in args.parts:
+        result["facade"] = facade_timings(args.data_root, args.repeats)
     print(json.dumps(result, indent=2))
 
 
