@@ -7,7 +7,7 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -21,12 +21,10 @@ from PySide6.QtGui import (
     QUndoStack,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -39,8 +37,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -49,6 +45,7 @@ from PySide6.QtWidgets import (
 from nomgui import __version__, classundo
 from nomgui.annotateui import AnnotateWindow
 from nomgui.annotation import SessionStore
+from nomgui.candidates import CandidateTable
 from nomgui.canvas import DrawingCanvas
 from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
@@ -80,77 +77,6 @@ def pixmap_from_gray(gray: np.ndarray, size: int | None = None, invert: bool = F
         pix = pix.scaled(size, size, Qt.KeepAspectRatio, Qt.FastTransformation
                          if max(h, w) < size else Qt.SmoothTransformation)
     return pix
-
-
-class CandidateTable(QTableWidget):
-    """Top-k candidates: rank, character, label, probability bar."""
-
-    picked = Signal(int)
-
-    def __init__(self) -> None:
-        super().__init__(0, 4)
-        self.setHorizontalHeaderLabels(["#", "", "class", "probability"])
-        self.verticalHeader().hide()
-        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SingleSelection)
-        hh = self.horizontalHeader()
-        hh.setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        hh.setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        hh.setSectionResizeMode(2, QHeaderView.Stretch)
-        hh.setSectionResizeMode(3, QHeaderView.Fixed)
-        self.setColumnWidth(3, 130)
-        self.setToolTip("Click or double-click to highlight a candidate; Enter teaches it (the "
-                        "glyph becomes an example of that class). 1-5 copy, Shift+1-5 teach.")
-        # A double click only highlights: teaching writes to the class set, so it takes a
-        # deliberate key or button, never a stray click.
-        self.labels: list[str] = []
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentRow() >= 0:
-            self.picked.emit(self.currentRow())
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-    def highlighted(self) -> int | None:
-        """The candidate row the user sees highlighted, if any."""
-        rows = self.selectionModel().selectedRows()
-        return rows[0].row() if rows and rows[0].row() < len(self.labels) else None
-
-    def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str],
-                        readings: Readings | None = None) -> None:
-        """Fill the rows in place: the items and probability bars of earlier answers are
-        reused (rows beyond the answer are hidden), so an answer per stroke creates no
-        widgets (creating and destroying them cost time and, in PySide6 6.11, references)."""
-        self.labels = [label for label, _ in top]
-        big = QFont(self.font())
-        big.setPointSizeF(big.pointSizeF() * 1.8)
-        if self.rowCount() < len(top):
-            for i in range(self.rowCount(), len(top)):
-                self.insertRow(i)
-                for col in range(3):
-                    self.setItem(i, col, QTableWidgetItem())
-                self.item(i, 0).setText(str(i + 1))
-                self.item(i, 1).setFont(big)
-                bar = QProgressBar()
-                bar.setRange(0, 1000)
-                bar.setTextVisible(True)
-                self.setCellWidget(i, 3, bar)
-        for i, (label, prob) in enumerate(top):
-            self.item(i, 1).setText(chars.get(label, ""))
-            said = readings.of(chars.get(label, "")) if readings else []
-            self.item(i, 2).setText(f"{label}  ·  {', '.join(said)}" if said else label)
-            bar = self.cellWidget(i, 3)
-            bar.setValue(round(prob * 1000))
-            bar.setFormat(f"{100 * prob:.1f}%")
-        for i in range(self.rowCount()):
-            self.setRowHidden(i, i >= len(top))
-        self.resizeRowsToContents()
-        if top:
-            self.selectRow(0)
-        else:
-            self.clearSelection()
 
 
 class MainWindow(QMainWindow):

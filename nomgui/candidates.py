@@ -1,0 +1,91 @@
+"""The candidates list: the model's top answers for the glyph, best first.
+
+Rank, character (large), class name with quốc ngữ readings, and a probability bar. A click
+or double click only highlights a row; Enter (or the window's Teach button) teaches the
+highlighted one, so a stray click never writes to the class set.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from nomgui.readings import Readings
+
+
+class CandidateTable(QTableWidget):
+    """Top-k candidates: rank, character, label, probability bar."""
+
+    picked = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__(0, 4)
+        self.setHorizontalHeaderLabels(["#", "", "class", "probability"])
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        hh = self.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.Stretch)
+        hh.setSectionResizeMode(3, QHeaderView.Fixed)
+        self.setColumnWidth(3, 130)
+        self.setToolTip("Click or double-click to highlight a candidate; Enter teaches it (the "
+                        "glyph becomes an example of that class). 1-5 copy, Shift+1-5 teach.")
+        # A double click only highlights: teaching writes to the class set, so it takes a
+        # deliberate key or button, never a stray click.
+        self.labels: list[str] = []
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentRow() >= 0:
+            self.picked.emit(self.currentRow())
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def highlighted(self) -> int | None:
+        """The candidate row the user sees highlighted, if any."""
+        rows = self.selectionModel().selectedRows()
+        return rows[0].row() if rows and rows[0].row() < len(self.labels) else None
+
+    def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str],
+                        readings: Readings | None = None) -> None:
+        """Fill the rows in place: the items and probability bars of earlier answers are
+        reused (rows beyond the answer are hidden), so an answer per stroke creates no
+        widgets (creating and destroying them cost time and, in PySide6 6.11, references)."""
+        self.labels = [label for label, _ in top]
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * 1.8)
+        if self.rowCount() < len(top):
+            for i in range(self.rowCount(), len(top)):
+                self.insertRow(i)
+                for col in range(3):
+                    self.setItem(i, col, QTableWidgetItem())
+                self.item(i, 0).setText(str(i + 1))
+                self.item(i, 1).setFont(big)
+                bar = QProgressBar()
+                bar.setRange(0, 1000)
+                bar.setTextVisible(True)
+                self.setCellWidget(i, 3, bar)
+        for i, (label, prob) in enumerate(top):
+            self.item(i, 1).setText(chars.get(label, ""))
+            said = readings.of(chars.get(label, "")) if readings else []
+            self.item(i, 2).setText(f"{label}  ·  {', '.join(said)}" if said else label)
+            bar = self.cellWidget(i, 3)
+            bar.setValue(round(prob * 1000))
+            bar.setFormat(f"{100 * prob:.1f}%")
+        for i in range(self.rowCount()):
+            self.setRowHidden(i, i >= len(top))
+        self.resizeRowsToContents()
+        if top:
+            self.selectRow(0)
+        else:
+            self.clearSelection()
