@@ -289,7 +289,9 @@ class MainWindow(QMainWindow):
         self._action(e, "&Clear canvas", self.canvas.clear, QKeySequence(Qt.Key_Escape))
         e.addSeparator()
         self._action(e, "&Paste glyph", self.paste_glyph, QKeySequence.Paste)
-        self._action(e, "&Copy best label", lambda: self.copy_candidate(0), QKeySequence.Copy)
+        self._action(e, "&Copy", self.copy_selection, QKeySequence.Copy,
+                     "The highlighted class's character when the class list has the focus "
+                     "(e.g. one found by its reading), else the best candidate's")
         self._action(e, "&Recognise now", self.recognize_now, [QKeySequence("Ctrl+R"),
                                                                 QKeySequence(Qt.Key_F5)])
 
@@ -359,10 +361,13 @@ class MainWindow(QMainWindow):
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1100, 720)
+        screen = self.screen().availableGeometry()
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
+                and screen.intersected(self.frameGeometry()).width() >= 200):
+            # First launch, or a geometry from another screen or scale factor that would
+            # leave the window off-screen or larger than the screen: a size that fits.
+            self.resize(min(1100, screen.width()), min(720, screen.height()))
+            self.move(screen.topLeft())
         state = self.settings.value("window/splitter")
         if isinstance(state, QByteArray):
             self.splitter.restoreState(state)
@@ -1125,6 +1130,18 @@ class MainWindow(QMainWindow):
         self.candidates.show_candidates([], {})
         self.none_of_these.hide()
         self._update_edit_buttons()
+
+    def copy_selection(self) -> None:
+        """Ctrl+C: a class found in the list (by name, character or reading) when the list
+        has the focus, else the best candidate."""
+        cid = self._visible_selected_class() if self.class_list.hasFocus() else None
+        if cid is None or self.classset is None:
+            self.copy_candidate(0)
+            return
+        cls = self.classset.get(cid)
+        text = cls.char or cls.name
+        QApplication.clipboard().setText(text)
+        self.statusBar().showMessage(f"copied '{text}'", 3000)
 
     def copy_candidate(self, index: int) -> None:
         labels = self.candidates.labels

@@ -299,3 +299,40 @@ def test_the_teach_button_names_the_answer_to_the_whole_drawing(make_window, qtb
     assert best != first  # the drawing's answer changed
     assert w.candidates.highlighted() == 0
     assert w.teach_button.text() == f"Teach: it is '{best}'"
+
+
+def test_a_class_found_by_its_reading_can_be_copied(make_window, qtbot, dialogs):
+    w = make_window()
+    nom = next(f for f, name in w.store.list() if name == "Starter: Nôm")
+    dialogs.items.append(next(f"{name}  [{f.name}]" for f, name in w.store.list()
+                              if f == nom))
+    _action(w, "Open class set…").trigger()
+    qtbot.waitUntil(lambda: w.classset.folder == nom, timeout=10_000)
+    w.find_box.setText("nguoi")  # without diacritics
+    qtbot.keyClick(w.find_box, Qt.Key_Return)  # the first match is highlighted, focused
+    assert w.class_list.hasFocus()
+    cid = w._visible_selected_class()
+    assert cid is not None
+    _action(w, "Copy").trigger()  # Ctrl+C
+    char = w.classset.get(cid).char
+    # the status line says what went to the clipboard (the offscreen clipboard is shared
+    # by parallel test processes, so it is not read back)
+    assert w.statusBar().currentMessage() == f"copied '{char}'"
+    assert "người" in w.readings.of(char)
+
+
+def test_a_geometry_from_another_screen_is_not_restored_off_screen(make_window, qtbot,
+                                                                   tmp_path):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMainWindow
+
+    elsewhere = QMainWindow()
+    qtbot.addWidget(elsewhere)
+    elsewhere.setGeometry(9000, 9000, 1100, 720)  # a second monitor that is gone
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    settings.setValue("window/geometry", elsewhere.saveGeometry())
+    settings.sync()
+    w = make_window()
+    screen = w.screen().availableGeometry()
+    assert screen.intersected(w.frameGeometry()).width() >= 200
+    assert w.width() <= screen.width() and w.height() <= screen.height()
