@@ -169,7 +169,7 @@ class MainWindow(QMainWindow):
         self.new_class_button = QPushButton("New class…")
         self.new_class_button.setToolTip("Make a new class with this glyph as its first "
                                          "example (Ctrl+Shift+N)")
-        self.teach_button = QPushButton("Teach (highlight one)")
+        self.teach_button = QPushButton("Teach")
         self.teach_button.setToolTip("The glyph becomes an example of the candidate "
                                      "highlighted above (Enter in the list, Shift+1-5)")
         self.add_example_button = QPushButton("Add to a class")
@@ -221,9 +221,9 @@ class MainWindow(QMainWindow):
         # their width must not, or the splitter re-flows and the canvas jumps under the pen.
         for b in (self.teach_button, self.new_class_button, self.add_example_button):
             b.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-            b.setMinimumWidth(110)
+            b.setMinimumWidth(120)
+        rv.addWidget(self.teach_button)  # a row of its own: it names the candidate
         buttons = QHBoxLayout()
-        buttons.addWidget(self.teach_button)
         buttons.addWidget(self.new_class_button)
         buttons.addWidget(self.add_example_button)
         rv.addLayout(buttons)
@@ -724,7 +724,7 @@ class MainWindow(QMainWindow):
         name = self.classset.get(cid).name if (cid and self.classset) else None
         self.add_example_button.setEnabled(name is not None)
         def short(text: str) -> str:
-            return text if len(text) <= 16 else text[:15] + "…"
+            return text if len(text) <= 12 else text[:11] + "…"  # the button keeps its width
 
         self.add_example_button.setText(f"Add to '{short(name)}'" if name else
                                         "Add to a class")
@@ -735,7 +735,7 @@ class MainWindow(QMainWindow):
         self.teach_button.setEnabled(row is not None)
         self.teach_button.setText(
             f"Teach: it is '{short(self.candidates.labels[row])}'" if row is not None else
-            "Teach (highlight one)")
+            "Teach")
 
     def _show_examples(self) -> None:
         self.example_list.clear()

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QDesktopServices
@@ -76,12 +77,18 @@ def press_everything(qtbot, window: QWidget, skip: tuple[str, ...] = ()) -> list
     their texts. Actions named in ``skip`` (e.g. Quit) are left for the caller."""
     pressed = []
     for button in window.findChildren(QAbstractButton):
+        if not shiboken6.isValid(button):
+            continue
         if button.isVisible() and button.isEnabled() and button.text() not in skip:
             qtbot.mouseClick(button, Qt.LeftButton)
             pressed.append(button.text())
             qtbot.wait(5)
     seen = set()
     for action in window.findChildren(QAction):
+        # An earlier press may have rebuilt a menu (Refresh model list): its old actions
+        # are gone, as they are from the user's screen.
+        if not shiboken6.isValid(action):
+            continue
         if action in seen or action.isSeparator() or not action.isEnabled():
             continue
         seen.add(action)
