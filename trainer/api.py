@@ -69,6 +69,10 @@ class ModelInfo:
                 continue  # e.g. a 423-way all-classes result: not a few-shot figure
             return (f"{e['way']}-way {e['shot']}-shot {e['mean']:.1f} +- {e['ci95']:.1f}% "
                     f"({e['dataset']} {e['part']})")
+        if self.train_config.get("split") == "all":
+            # Trained and validated on the same images (a user's class set): its
+            # validation figure would be a score on what it learnt, so none is shown.
+            return "not evaluated: trained on every example of its data"
         val = self.metrics.get("val_acc")
         return f"validation {val:.1f}%" if isinstance(val, float) else "not evaluated"
 

@@ -73,3 +73,15 @@ def test_fit_keeps_no_autograd_graph(glyph_set, tmp_path):
     protos = [c.cell_contents for c in clf._classify.__closure__
               if isinstance(c.cell_contents, torch.Tensor)]
     assert protos and all(p.grad_fn is None and not p.requires_grad for p in protos)
+
+
+def test_a_model_trained_on_every_example_shows_no_flattering_figure(tmp_path):
+    from trainer.api import model_info
+
+    learner = create_learner("protonet")
+    ckpt.save(ckpt.model_payload(learner, train_config={"dataset": "classset", "split": "all"},
+                                 metrics={"val_acc": 100.0}), tmp_path / "mine.pt")
+    assert model_info(tmp_path / "mine.pt").headline_accuracy.startswith("not evaluated")
+    ckpt.save(ckpt.model_payload(learner, train_config={"dataset": "omniglot", "split": "seed"},
+                                 metrics={"val_acc": 97.5}), tmp_path / "other.pt")
+    assert model_info(tmp_path / "other.pt").headline_accuracy == "validation 97.5%"
