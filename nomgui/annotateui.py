@@ -18,7 +18,6 @@ from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
 from PySide6.QtGui import (
     QFont,
     QFontMetrics,
-    QGuiApplication,
     QIcon,
     QImage,
     QKeySequence,
@@ -65,6 +64,7 @@ from nomgui.pageview import PageView
 from nomgui.readings import Readings
 from nomgui.recognizer import Recognizer
 from nomgui.safepath import is_regular_file
+from nomgui.screenfit import resize_to_fit
 
 TOP_K = 5
 PAGE_NOTES = "page-notes.json"
@@ -162,13 +162,7 @@ class PageDialog(QDialog):
         self._changed()
         # fit the screen whatever its size and QT_SCALE_FACTOR (geometry is in logical
         # pixels, which already hold the scale factor)
-        screen = (parent.screen() if parent is not None else None) or \
-            QGuiApplication.primaryScreen()
-        avail = screen.availableGeometry() if screen is not None else None
-        if avail is not None and avail.width() > 0:
-            self.resize(min(1000, int(avail.width() * 0.9)), min(800, int(avail.height() * 0.9)))
-        else:
-            self.resize(900, 700)
+        resize_to_fit(self, 1000, 800, parent)
         v.setFocus()
 
     def _order_changed(self) -> None:
@@ -273,13 +267,7 @@ class AnnotateWindow(QWidget):
         self._batches: list[tuple[int, int]] = []  # (history length after, decisions)
         self._request = -1
         self.setWindowTitle("Annotate — nomgui")
-        screen = (parent.screen() if parent is not None else None) or \
-            QGuiApplication.primaryScreen()
-        avail = screen.availableGeometry() if screen is not None else None
-        if avail is not None and avail.width() > 0:
-            self.resize(min(980, int(avail.width() * 0.95)), min(640, int(avail.height() * 0.9)))
-        else:
-            self.resize(980, 640)
+        resize_to_fit(self, 980, 640, parent)
 
         self.open_folder_button = QPushButton("Open folder of glyphs…")
         self.open_page_button = QPushButton("Cut glyphs from a page…")

@@ -69,13 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     code = app.exec()
     hook.uninstall()
-    if not window.recognizer.finished_cleanly:
-        # The worker is inside a torch call that could not be cancelled in time. Every
-        # file of the user's is already written atomically and the settings are synced,
-        # so leave without waiting, rather than let Qt abort on a running thread.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    # A worker still inside a torch call is waited for at exit (nomgui.recognizer), or
+    # left behind by run()'s os._exit: Qt never destroys a running thread.
     return code
 
 

@@ -89,37 +89,34 @@ def _from_pil(img: Image.Image, source: str) -> Glyph:
     return Glyph(np.ascontiguousarray(gray), (), source)
 
 
+def _open_glyph(source: str | Path | io.BytesIO, name: str) -> Glyph:
+    """Decode an image (a path or bytes) into a Glyph; every failure is one GlyphLoadError
+    naming ``name``."""
+    try:
+        with Image.open(source) as img:
+            return _from_pil(img, name)
+    except FileNotFoundError as exc:
+        raise GlyphLoadError(f"{name}: file not found") from exc
+    except GlyphLoadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise GlyphLoadError(f"{name} has too many pixels (more than "
+                             f"{MAX_PIXELS // 1_000_000} megapixels)") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise GlyphLoadError(f"{name} is not an image nomgui can read") from exc
+
+
 def load_glyph_file(path: str | Path) -> Glyph:
     """Read an image file as a Glyph; anything else raises GlyphLoadError naming the file."""
     path = Path(path)
     if path.exists() and not is_regular_file(path):
         # A FIFO named x.png would block the opening thread until someone writes to it.
         raise GlyphLoadError(f"{path.name} is not a regular file")
-    try:
-        with Image.open(path) as img:
-            return _from_pil(img, path.name)
-    except FileNotFoundError as exc:
-        raise GlyphLoadError(f"{path.name}: file not found") from exc
-    except GlyphLoadError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise GlyphLoadError(f"{path.name} has too many pixels (more than "
-                             f"{MAX_PIXELS // 1_000_000} megapixels)") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise GlyphLoadError(f"{path.name} is not an image nomgui can read") from exc
+    return _open_glyph(path, path.name)
 
 
 def glyph_from_bytes(data: bytes, source: str) -> Glyph:
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return _from_pil(img, source)
-    except GlyphLoadError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise GlyphLoadError(f"{source} has too many pixels (more than "
-                             f"{MAX_PIXELS // 1_000_000} megapixels)") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise GlyphLoadError(f"{source} is not an image nomgui can read") from exc
+    return _open_glyph(io.BytesIO(data), source)
 
 
 def glyph_from_array(gray: np.ndarray, source: str) -> Glyph:

@@ -51,6 +51,7 @@ from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_imag
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
 from nomgui.readings import Readings
 from nomgui.recognizer import ModelSummary, Recognizer
+from nomgui.screenfit import available, resize_to_fit
 from nomgui.theme import THEMES, apply_theme
 from nomgui.training import Run, RunError, RunStore
 from nomgui.trainingui import RunsWindow, TrainingDialog
@@ -361,13 +362,14 @@ class MainWindow(QMainWindow):
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
-        screen = self.screen().availableGeometry()
+        screen = available(self)
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
-                and screen.intersected(self.frameGeometry()).width() >= 200):
+                and (screen is None or screen.intersected(self.frameGeometry()).width() >= 200)):
             # First launch, or a geometry from another screen or scale factor that would
             # leave the window off-screen or larger than the screen: a size that fits.
-            self.resize(min(1100, screen.width()), min(720, screen.height()))
-            self.move(screen.topLeft())
+            resize_to_fit(self, 1100, 720, fraction=1.0)
+            if screen is not None:
+                self.move(screen.topLeft())
         state = self.settings.value("window/splitter")
         if isinstance(state, QByteArray):
             self.splitter.restoreState(state)

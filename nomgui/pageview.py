@@ -364,6 +364,16 @@ class PageView(QGraphicsView):
                 return i, edges
         return None, ""
 
+    def _dashed_rect(self, pos: QPointF, color: QColor) -> QGraphicsRectItem:
+        """A dashed rectangle at ``pos`` that a drag grows (a selection band, a new box)."""
+        item = QGraphicsRectItem(QRectF(pos, pos))
+        pen = QPen(color, 1, Qt.DashLine)
+        pen.setCosmetic(True)
+        item.setPen(pen)
+        item.setZValue(5)
+        self.scene_.addItem(item)
+        return item
+
     def mousePressEvent(self, event) -> None:
         pos = self.mapToScene(event.position().toPoint())
         mods = event.modifiers()
@@ -377,12 +387,7 @@ class PageView(QGraphicsView):
             super().mousePressEvent(event)
             return
         if mods & Qt.ShiftModifier:
-            band = QGraphicsRectItem(QRectF(pos, pos))
-            pen = QPen(_BLUE, 1, Qt.DashLine)
-            pen.setCosmetic(True)
-            band.setPen(pen)
-            band.setZValue(5)
-            self.scene_.addItem(band)
+            band = self._dashed_rect(pos, _BLUE)
             self._drag = {"kind": "band", "origin": pos, "item": band,
                           "add": bool(mods & Qt.ControlModifier)}
             return
@@ -410,12 +415,7 @@ class PageView(QGraphicsView):
             return
         self.selected, self.current = set(), None
         self._restyle()
-        draft = QGraphicsRectItem(QRectF(pos, pos))
-        pen = QPen(_RED, 1, Qt.DashLine)
-        pen.setCosmetic(True)
-        draft.setPen(pen)
-        draft.setZValue(5)
-        self.scene_.addItem(draft)
+        draft = self._dashed_rect(pos, _RED)
         self._drag = {"kind": "add", "origin": pos, "item": draft}
 
     def mouseMoveEvent(self, event) -> None:

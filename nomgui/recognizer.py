@@ -276,11 +276,6 @@ class Recognizer(QObject):
         self._propose.emit(self._request, items, k)
         return self._request
 
-    @property
-    def finished_cleanly(self) -> bool:
-        """False when shutdown had to leave the worker inside a torch call."""
-        return not self.thread.isRunning()
-
     def shutdown(self, wait_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel the running fit, stop the thread; True when it stopped within ``wait_ms``.
 

@@ -118,9 +118,7 @@ class FittedClassifier:
 
     def top_k(self, glyph: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
         """The k most likely classes of one glyph, best first, with probabilities."""
-        probs = self.predict_proba([glyph])[0]
-        order = np.argsort(-probs)[:k]
-        return [(self.classes[i], float(probs[i])) for i in order]
+        return self.assess(glyph, k)[0]
 
     def assess(self, glyph: np.ndarray, k: int = 5) -> tuple[list[tuple[str, float]], bool]:
         """:meth:`top_k` of one glyph, and whether it is probably none of the classes (its

@@ -21,7 +21,7 @@ import hashlib
 import pickle
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,23 +137,32 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def record_evaluation(path: Path, record: dict[str, Any]) -> None:
-    """Store ``record`` in the model file's ``metrics["evaluations"]``, replacing an earlier
-    record of the same measurement (:func:`evaluation_key`).
+def update_metrics(path: Path, change: Callable[[dict[str, Any]], None], what: str) -> None:
+    """Apply ``change`` to a model file's ``metrics`` and save it.
 
-    The file is read again under a lock just before it is written, so evaluations of one
-    model run side by side (they take minutes) all land instead of the last one winning.
+    The file is read again under a lock just before it is written, so results of one model
+    measured side by side (evaluations, calibration; they take minutes) all land instead of
+    the last one winning. ``what`` names the result for the error on a checkpoint.
     """
     with _exclusive(path):
         payload = read(path)
         if payload["format"] != MODEL_FORMAT:
-            raise ModelFileError("evaluations are recorded in model files (best.pt), not in "
+            raise ModelFileError(f"{what} are recorded in model files (best.pt), not in "
                                  "training checkpoints")
-        key = evaluation_key(record)
-        kept = [e for e in payload["metrics"].get("evaluations", [])
-                if evaluation_key(e) != key]
-        payload["metrics"]["evaluations"] = [*kept, record]
+        change(payload["metrics"])
         save(payload, path)
+
+
+def record_evaluation(path: Path, record: dict[str, Any]) -> None:
+    """Store ``record`` in the model file's ``metrics["evaluations"]``, replacing an earlier
+    record of the same measurement (:func:`evaluation_key`)."""
+    key = evaluation_key(record)
+
+    def change(metrics: dict[str, Any]) -> None:
+        kept = [e for e in metrics.get("evaluations", []) if evaluation_key(e) != key]
+        metrics["evaluations"] = [*kept, record]
+
+    update_metrics(path, change, "evaluations")
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -278,12 +278,6 @@ def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int
                           on_event=emit, should_stop=stop, dist=dist)
     finally:
         close()
-    if result.status == "finished" and dist.is_main and (args.out / "best.pt").is_file():
-        # The app's calibrated scores and "none of these" come from the model file.
-        from trainer.calibrate import calibrate_model_file
-
-        calibrate_model_file(args.out / "best.pt", data, episodes=50, device=device,
-                             log=lambda m: print(m, file=sys.stderr))
     return 0 if result.status == "finished" else 130
 
 

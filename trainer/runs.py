@@ -5,6 +5,7 @@ Shared by the CLI and :mod:`trainer.api` so there is one way to start a run.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer import engine
+from trainer.calibrate import calibrate_model_file
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
@@ -128,6 +130,14 @@ def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.dev
     learner, sampler, validate = build(cfg, splits, device, dist)
     if cfg.init_from and not resume:  # a resumed run has its own weights in the checkpoint
         init_weights(learner, Path(cfg.init_from))
-    return engine.train(cfg, learner, sampler, validate, run_dir, device=device,
-                        resume=resume, on_event=on_event, should_stop=should_stop, dist=dist,
-                        trained=trained_on(cfg, splits))
+    result = engine.train(cfg, learner, sampler, validate, run_dir, device=device,
+                          resume=resume, on_event=on_event, should_stop=should_stop,
+                          dist=dist, trained=trained_on(cfg, splits))
+    best = Path(run_dir) / "best.pt"
+    if result.status == "finished" and dist.is_main and best.is_file():
+        # The app's calibrated scores and "none of these" come from the model file; the
+        # validation classes are already in memory.
+        calibrate_model_file(best, splits.val, dataset=cfg.dataset, split=cfg.split,
+                             episodes=50, device=device,
+                             log=lambda m: print(m, file=sys.stderr))
+    return result

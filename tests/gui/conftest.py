@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QAction, QMouseEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,6 +62,17 @@ def make_window(qtbot, tmp_path, resources):
         return w
 
     return make
+
+
+def menu_action(window, text: str) -> QAction:
+    """A window's action by its menu text ('&' ignored); Undo and Redo by their prefix,
+    since their text names the step ("Undo teach: ...")."""
+    def plain(a: QAction) -> str:
+        return a.text().replace("&", "")
+    if text in ("Undo", "Redo"):
+        return next(a for a in window.findChildren(QAction)
+                    if plain(a).startswith(text) and a.shortcut().toString())
+    return next(a for a in window.findChildren(QAction) if plain(a) == text)
 
 
 def draw_stroke(canvas, points: list[tuple[float, float]]) -> None:

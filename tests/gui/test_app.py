@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtGui import QAction
 
 from nomgui.classset import MANIFEST, ClassSet
 from tests.conftest import HAS_OMNIGLOT, OMNIGLOT, draw_glyph, glyph_strokes
-from tests.gui.conftest import draw_stroke, line
+from tests.gui.conftest import draw_stroke, line, menu_action
 
 pytestmark = pytest.mark.gui
 
@@ -199,7 +198,7 @@ def test_paste_image_from_clipboard(make_window, qtbot):
     arr = np.asarray(img)
     QApplication.clipboard().setImage(
         QImage(arr.data, 80, 80, 80, QImage.Format_Grayscale8).copy())
-    paste = next(a for a in w.findChildren(QAction) if a.text() == "&Paste glyph")
+    paste = menu_action(w, "Paste glyph")
     paste.trigger()  # Edit > Paste glyph (Ctrl+V)
     assert not w.canvas.is_empty()
     qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=20000)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from nomgui.training import OUT, PROGRESS, RunStore, TrainRequest
 from nomgui.trainingui import TrainingDialog
-from tests.gui.conftest import draw_stroke, line
+from tests.gui.conftest import draw_stroke, line, menu_action
 
 pytestmark = pytest.mark.gui
 
@@ -124,7 +124,7 @@ def test_every_button_and_action_of_the_main_window(make_window, qtbot, cancel_d
     # Cancelled dialogs changed nothing but what the buttons do without asking (teach,
     # add glyph, undo/redo): the classes are the same ones.
     assert sorted(c.name for c in w.classset.classes) == before
-    quit_action = next(a for a in w.findChildren(QAction) if a.text() == "&Quit")
+    quit_action = menu_action(w, "Quit")
     quit_action.trigger()
     assert not w.isVisible()
 
@@ -132,7 +132,7 @@ def test_every_button_and_action_of_the_main_window(make_window, qtbot, cancel_d
 def test_every_button_of_the_annotation_window(make_window, qtbot, cancel_dialogs, tmp_path,
                                                resources, monkeypatch):
     w = make_window()
-    annotate = next(a for a in w.findChildren(QAction) if "Annotate" in a.text())
+    annotate = menu_action(w, "Annotate glyphs…")
     annotate.trigger()
     win = w.annotate_window
     assert win.isVisible()
@@ -182,7 +182,7 @@ def test_every_button_of_the_runs_window_and_add_to_models_once(
         make_window, qtbot, cancel_dialogs, resources):
     w = make_window()
     _finished_run(w.run_store, resources / "models" / "protonet-omniglot.pt")
-    runs_action = next(a for a in w.findChildren(QAction) if "Training &runs" in a.text())
+    runs_action = menu_action(w, "Training runs…")
     runs_action.trigger()
     runs = w.runs_window
     assert runs.isVisible() and runs.register_button.isEnabled()
@@ -215,7 +215,7 @@ def test_every_button_of_the_training_dialogs(qtbot, tmp_path, cancel_dialogs, k
 def test_paste_with_an_empty_clipboard_says_so(make_window, qtbot, cancel_dialogs):
     w = make_window()
     QApplication.clipboard().clear()
-    paste = next(a for a in w.findChildren(QAction) if a.text() == "&Paste glyph")
+    paste = menu_action(w, "Paste glyph")
     paste.trigger()
     assert "no image" in w.statusBar().currentMessage()
 
@@ -226,7 +226,7 @@ def test_a_loaded_image_through_the_menu(make_window, qtbot, monkeypatch, tmp_pa
     Image.open(w.resources / "starter" / "digits" / "1" / "serif.png").save(img)
     monkeypatch.setattr(QFileDialog, "getOpenFileNames",
                         staticmethod(lambda *a, **k: ([str(img)], "")))
-    load = next(a for a in w.findChildren(QAction) if a.text() == "&Load glyph images…")
+    load = menu_action(w, "Load glyph images…")
     load.trigger()
     qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=20_000)
     assert w.candidates.labels[0].startswith("1")

@@ -6,24 +6,14 @@ import sys
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QPushButton
 
 from nomgui import bindingcheck, errors
 from nomgui.classset import ClassSet
 from tests.gui.conftest import draw_stroke, line
+from tests.gui.conftest import menu_action as _action
 
 pytestmark = pytest.mark.gui
-
-
-def _action(w, text: str) -> QAction:
-    """A menu action by its text; Undo/Redo by their prefix (they name the step)."""
-    def plain(a: QAction) -> str:
-        return a.text().replace("&", "")
-    if text in ("Undo", "Redo"):
-        return next(a for a in w.findChildren(QAction) if plain(a).startswith(text)
-                    and a.shortcut().toString())
-    return next(a for a in w.findChildren(QAction) if plain(a) == text)
 
 
 def test_binding_probe_passes_here_and_names_the_fix_for_a_leaking_binding(monkeypatch):

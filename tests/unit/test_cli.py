@@ -105,3 +105,22 @@ def test_all_classes_protocol(glyph_tree, tmp_path, capsys):
     assert "at least 21 images" in capsys.readouterr().err
     assert main([*evaluate, "--eval-inner-steps", "2"]) == 2  # not a MAML model
     assert "does not apply to a transfer model" in capsys.readouterr().err
+
+
+def test_calibrate_records_temperature_and_threshold(glyph_tree, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["meta-train", "--algo", "protonet", "--steps", "2", "--batch", "2",
+                 "--val-every", "2", "--val-episodes", "5", "--out", str(out),
+                 *_common(glyph_tree, tmp_path)]) == 0
+    capsys.readouterr()
+    # the generated set's validation part has 9 classes: 2-way and 4-way open-set
+    # episodes fit (2N classes each), 20-way does not and is skipped
+    assert main(["calibrate", "--model", str(out / "best.pt"), "--ways", "2", "4", "20",
+                 "--episodes", "10", *_common(glyph_tree, tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["way"] for r in result["by_way"]] == [2, 4]
+    assert result["part"] == "validation" and result["split"] == "seed"
+    recorded = model_info(out / "best.pt").metrics["calibration"]
+    assert recorded["by_way"] == result["by_way"]
+    assert main(["calibrate", "--model", str(out / "best.pt"), "--ways", "20",
+                 *_common(glyph_tree, tmp_path)]) == 2  # nothing could be measured
