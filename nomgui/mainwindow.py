@@ -442,14 +442,16 @@ class MainWindow(QMainWindow):
     def open_training_dialog(self, kind: str) -> Run | None:
         """Set up a run in the dialog and start it; the runs window follows it."""
         cs = self.classset
-        info = None
+        info, counts = None, None
         if cs is not None:
-            usable = sum(1 for c in cs.classes if len(c.examples) >= 2)
+            counts = [len(c.examples) for c in cs.classes]
+            usable = sum(1 for n in counts if n >= 2)
             info = (cs.name, len(cs.classes), usable)
         if kind == "finetune" and (cs is None or self.model is None):
             self.warn("Fine-tune", "Open a class set and choose a model first.")
             return None
-        dialog = TrainingDialog(kind, self.models, self.model, info, self.settings, self)
+        dialog = TrainingDialog(kind, self.models, self.model, info, self.settings, self,
+                                counts=counts)
         if dialog.exec() != QDialog.Accepted:
             return None
         request = dialog.request()

@@ -66,7 +66,8 @@ DATASETS = {
                  "one holding nom_codepoints.tsv.",
     "folder": "Any folder (or zip) with one sub-folder of images per class.",
     "classset": "The class set open in the window (its classes and examples). Trains and "
-                "validates on the same classes: this adapts a model to your glyphs.",
+                "validates on the same classes: this adapts a model to your glyphs. "
+                "Examples held out of training (Hold out) measure it afterwards.",
 }
 SPLITS = {
     "seed": "Classes shuffled with a fixed seed: train / validation / test classes never "
@@ -74,8 +75,19 @@ SPLITS = {
     "lake": "Omniglot only: the 964 background characters train, the 659 evaluation "
             "characters test.",
     "nom-only": "Nôm crops only: the seed split restricted to Nôm-proper characters.",
-    "all": "Every class in every part (for your own small class sets).",
+    "all": "Every class in every part (for your own small class sets); with Hold out, "
+           "some examples of each class are kept out of training to measure the model.",
 }
+
+
+def held_out_text(event: dict[str, Any]) -> str:
+    """The trainer's ``held_out`` line (a class-set model on examples it never trained on)
+    as the runs list shows it."""
+    low, high = event.get("ci_low"), event.get("ci_high")
+    ci = (f"95% CI {low:.0f}–{high:.0f}%" if isinstance(low, (int, float))
+          and isinstance(high, (int, float)) else f"± {event['ci95']:.1f}%")
+    n = event.get("held_out")
+    return f"{event['mean']:.1f}% ({ci}) on {n if isinstance(n, int) else '?'} held-out examples"
 
 
 class RunError(RuntimeError):
@@ -102,6 +114,7 @@ class TrainRequest:
     episodes: int = 1000  # evaluate
     record: bool = False  # evaluate: store the result in the model file
     title: str = ""
+    holdout: int = 0  # split all: examples per class kept out of training, then measured
 
     def __post_init__(self) -> None:
         if self.command == "pretrain":
@@ -128,6 +141,8 @@ class TrainRequest:
                  "--checkpoint-every", str(max(1, min(200, self.steps // 10)))]
         if self.init_from:
             args += ["--init-from", self.init_from]
+        if self.holdout and self.split == "all":
+            args += ["--holdout-per-class", str(self.holdout)]
         if self.command == "meta-train":
             algo = "maml" if self.algo == "fomaml" else self.algo
             args += ["--algo", algo, "--way", str(self.way), "--shot", str(self.shot),
@@ -208,6 +223,9 @@ def _checked_request(request: dict[str, Any]) -> TrainRequest:
         value = getattr(req, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**9:
             raise ValueError(f"{name} {value!r:.40} is not a positive whole number")
+    if not isinstance(req.holdout, int) or isinstance(req.holdout, bool) \
+            or not 0 <= req.holdout <= 10**6:
+        raise ValueError(f"holdout {req.holdout!r:.40} is not a whole number from 0")
     for name in ("data_root", "init_from", "title"):
         if not isinstance(getattr(req, name), str):
             raise ValueError(f"{name} is not a text")
@@ -378,6 +396,9 @@ class Run:
         if ev:
             return (f"{ev['mean']:.2f} ± {ev['ci95']:.2f}% ({ev['way']}-way "
                     f"{ev['shot']}-shot test)")
+        held = [e for e in self.all_events() if e.get("event") == "held_out"]
+        if held:
+            return held_out_text(held[-1])
         vals = [e for e in self.all_events() if e.get("event") == "val"]
         return f"val {vals[-1]['best_val']:.2f}%" if vals else ""
 
@@ -506,10 +527,14 @@ class RunStore:
         run.save()
         return target
 
-    def evaluation_request(self, run: Run, model: Path) -> TrainRequest:
-        """The evaluation that goes with a registered model: its own data, test classes
-        (all classes for a class set), 5-way (or fewer) 1-shot."""
+    def evaluation_request(self, run: Run, model: Path) -> TrainRequest | None:
+        """The evaluation that goes with a registered model: its own data, test classes,
+        5-way 1-shot. None for a model of split all (a class set): it has no unseen
+        classes to test on; its figure is the trainer's, on the examples it held out,
+        already in the model file."""
         req = run.request
+        if req.split == "all":
+            return None
         way = req.way if req.dataset == "classset" else 5
         return TrainRequest(command="evaluate", dataset=req.dataset, data_root=req.data_root,
                             split=req.split, way=way, shot=1, query=min(req.query, 15),

@@ -44,6 +44,7 @@ from nomgui.training import (
     RunMonitor,
     RunStore,
     TrainRequest,
+    held_out_text,
 )
 
 KINDS = {
@@ -65,14 +66,16 @@ def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
 class TrainingDialog(QDialog):
     """Sets up one run. ``request()`` gives the :class:`TrainRequest` once accepted.
 
-    ``classset`` is (name, classes, classes with at least 2 examples) of the open set.
+    ``classset`` is (name, classes, classes with at least 2 examples) of the open set;
+    ``counts`` its examples per class, when known (to check what is left after Hold out).
     """
 
     def __init__(self, kind: str, models: list[ModelSummary], current: ModelSummary | None,
                  classset: tuple[str, int, int] | None, settings: QSettings,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, counts: list[int] | None = None) -> None:
         super().__init__(parent)
         self.kind, self.settings, self.classset = kind, settings, classset
+        self.counts = counts
         self.setWindowTitle(KINDS[kind])
         form = QFormLayout()
         self.algo = QComboBox()
@@ -106,6 +109,11 @@ class TrainingDialog(QDialog):
         self.steps = _spin(1, 10_000_000, 2000, "training steps (each a batch of tasks)")
         self.batch = _spin(1, 100_000, 16, "tasks per step (images per step for pre-training)")
         self.episodes = _spin(10, 100_000, 1000, "test episodes (mean ± 95% CI)")
+        self.holdout = _spin(0, 1000, 1, "split all (a class set): examples of each class kept "
+                             "out of training and validation, on which the model is "
+                             "measured when the run ends (never more than half a class; "
+                             "a class of one example trains on it). 0: none, and the "
+                             "model stays 'not evaluated'. Your examples are not changed.")
         self.device = QComboBox()
         for name in ("auto", "cpu", "cuda"):
             self.device.addItem(name, name)
@@ -138,6 +146,7 @@ class TrainingDialog(QDialog):
         else:
             form.addRow("Steps", self.steps)
             form.addRow("Batch", self.batch)
+            form.addRow("Hold out", self.holdout)
         form.addRow("Device", self.device)
         form.addRow("Title", self.title)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
@@ -164,6 +173,14 @@ class TrainingDialog(QDialog):
             self.batch.setValue(128)
         if self.kind == "finetune" and self.classset is not None:
             usable = self.classset[2]
+            if self.counts is not None:
+                # Hold one example of each class out where enough classes keep the two
+                # (shot + query) an episode takes; else none (the Model menu then says why).
+                left = sum(1 for n in self.counts if n - min(1, n // 2) >= 2)
+                if left >= 2:
+                    usable = left
+                else:
+                    self.holdout.setValue(0)
             self.way.setValue(max(2, min(5, usable)))
             self.query.setValue(1)
             self.steps.setValue(200)
@@ -198,6 +215,12 @@ class TrainingDialog(QDialog):
         if self.kind != "finetune":
             parts.append(DATASETS.get(self.dataset.currentData(), ""))
             parts.append("Split: " + SPLITS.get(self.split.currentData(), ""))
+        all_split = self.kind == "finetune" or self.split.currentData() == "all"
+        self.holdout.setEnabled(all_split)
+        if all_split and self.kind != "evaluate":
+            parts.append("Hold out: that many examples of each class (at most half of it) "
+                         "are kept out of training; the model's accuracy on them, among all "
+                         "your classes, is what the Model menu shows.")
         self.help.setText("\n\n".join(p for p in parts if p))
 
     def _browse(self) -> None:
@@ -225,7 +248,9 @@ class TrainingDialog(QDialog):
             steps=self.steps.value(), batch=self.batch.value(),
             device=self.device.currentData(), download=self.download.isChecked()
             and dataset == "omniglot", init_from=init_from, episodes=self.episodes.value(),
-            title=self.title.text().strip())
+            title=self.title.text().strip(),
+            holdout=self.holdout.value() if self.kind != "evaluate"
+            and self.split.currentData() == "all" else 0)
 
     def problem(self) -> str:
         """Why the request cannot run as set, or ''."""
@@ -238,6 +263,15 @@ class TrainingDialog(QDialog):
                 return (f"{req.way}-way episodes need {req.way} classes with at least two "
                         f"examples each; this class set has {usable}. Add examples or lower "
                         "the way.")
+            held = req.holdout if req.split == "all" else 0
+            if req.command == "meta-train" and held and self.counts is not None:
+                need = req.shot + req.query
+                left = sum(1 for n in self.counts if n - min(held, n // 2) >= need)
+                if left < req.way:
+                    return (f"With {held} example(s) of each class held out, {left} classes "
+                            f"keep the {need} examples a {req.way}-way {req.shot}-shot "
+                            f"{req.query}-query episode needs. Add examples, lower the way, "
+                            "Shot or Query, or set Hold out to 0.")
         elif not req.download:
             if not req.data_root:
                 return "Choose the data folder."
@@ -370,7 +404,9 @@ class RunsWindow(QWidget):
         self.resume_button = QPushButton("Resume")
         self.register_button = QPushButton("Add to models")
         self.register_button.setToolTip("Copy the best model into your models (Model menu) "
-                                        "and evaluate it on test episodes")
+                                        "and evaluate it on test episodes; a class-set "
+                                        "model brings its figure on the examples it held "
+                                        "out")
         self.folder_button = QPushButton("Open folder")
         self.delete_button = QPushButton("Delete")
         self.stop_button.clicked.connect(self.stop_selected)
@@ -513,6 +549,9 @@ class RunsWindow(QWidget):
                                      f"(best {e['best_val']:.2f}%)")
         elif kind == "done":
             self.log.appendPlainText(f"{e['status']} at step {e['step']}")
+        elif kind == "held_out":
+            self.log.appendPlainText(f"held-out examples of your class set: "
+                                     f"{held_out_text(e)}")
         elif "mean" in e:
             self.log.appendPlainText(f"test accuracy {e['mean']:.2f} ± {e['ci95']:.2f}% over "
                                      f"{e['episodes']} episodes")
@@ -579,7 +618,7 @@ class RunsWindow(QWidget):
         try:
             target = self.store.register(run, self.models_dir)
             req = self.store.evaluation_request(run, target)
-            evaluation = self.store.create(
+            evaluation = None if req is None else self.store.create(
                 req, classset_zip=run.folder / DATA_ZIP if req.dataset == "classset" else None,
                 parent=run)
         except (RunError, OSError) as exc:
@@ -587,7 +626,8 @@ class RunsWindow(QWidget):
             self._update_buttons()
             return
         self.modelsChanged.emit()
-        self.start(evaluation)
+        if evaluation is not None:  # a class-set model already holds its held-out figure
+            self.start(evaluation)
         self.refresh(select=run.info.id)
 
     def delete_selected(self) -> None:

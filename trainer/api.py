@@ -23,6 +23,7 @@ from trainer.calibrate import for_classes
 from trainer.checkpoint import ModelFileError
 from trainer.data import preprocess_for
 from trainer.data.sources import DataError
+from trainer.evaluate import HELD_OUT_PROTOCOL
 from trainer.glyphs import EmptyGlyphError, normalize, to_tensor_batch
 from trainer.learners import LEARNERS, Cancel, Cancelled, Classifier, Learner
 
@@ -63,18 +64,34 @@ class ModelInfo:
 
     @property
     def headline_accuracy(self) -> str:
-        """E.g. '5-way 1-shot 98.1 +- 0.3% (omniglot test)', or the validation score."""
+        """E.g. '5-way 1-shot 98.1 +- 0.3% (omniglot test)', or the validation score; for
+        a class-set model its held-out figure, e.g. 'held-out examples 91.7% (95% CI
+        74-98%, 24 of your examples)', or 'not evaluated' and why."""
+        if self.train_config.get("split") == "all":
+            return self._class_set_accuracy()
         for e in self.metrics.get("evaluations", []):
             if e.get("protocol", "episodes") != "episodes":
                 continue  # e.g. a 423-way all-classes result: not a few-shot figure
             return (f"{e['way']}-way {e['shot']}-shot {e['mean']:.1f} +- {e['ci95']:.1f}% "
                     f"({e['dataset']} {e['part']})")
-        if self.train_config.get("split") == "all":
-            # Trained and validated on the same images (a user's class set): its
-            # validation figure would be a score on what it learnt, so none is shown.
-            return "not evaluated: trained on every example of its data"
         val = self.metrics.get("val_acc")
         return f"validation {val:.1f}%" if isinstance(val, float) else "not evaluated"
+
+    def _class_set_accuracy(self) -> str:
+        """Split all (a user's class set): only examples held out of training count
+        (trainer --holdout-per-class); validation, and any score on its own classes, was
+        measured on what it learnt, so neither is shown."""
+        for e in self.metrics.get("evaluations", []):
+            if e.get("protocol") == HELD_OUT_PROTOCOL:
+                mean = e["mean"]
+                low = e.get("ci_low", max(0.0, mean - e["ci95"]))
+                high = e.get("ci_high", min(100.0, mean + e["ci95"]))
+                return (f"held-out examples {mean:.1f}% (95% CI {low:.0f}-{high:.0f}%, "
+                        f"{e.get('held_out', '?')} of your examples)")
+        if self.train_config.get("holdout_per_class"):
+            return ("not evaluated: no held-out example was measured (a class needs two "
+                    "examples to hold one out)")
+        return "not evaluated: trained on every example of its data"
 
 
 def _info(path: Path, payload: dict[str, Any]) -> ModelInfo:

@@ -73,6 +73,11 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
     p.add_argument("--init-from", type=Path,
                    help="start from the weights of this model file (fine-tuning); every "
                         "tensor whose name and shape match is copied")
+    p.add_argument("--holdout-per-class", type=int, default=0, metavar="K",
+                   help="split all (a class set): keep up to K examples of each class (at "
+                        "most half of it; a class of one example keeps it) out of training "
+                        "and validation, and record the model's accuracy on them in the "
+                        "model file when the run ends (default: 0, none)")
     if episodic:
         p.add_argument("--algo", required=True,
                        choices=[n for n, c in LEARNERS.items() if c.batch_kind == "episodes"])
@@ -173,7 +178,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         algo=algo, dataset=args.dataset, split=args.split, image_size=args.image_size,
         batch=args.batch, steps=args.steps, lr=args.lr, schedule=args.schedule,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, affine=args.affine,
-        seed=args.seed, hparams=hp,
+        seed=args.seed, hparams=hp, holdout_per_class=args.holdout_per_class,
         init_from=str(args.init_from.resolve()) if args.init_from else None, **episodic)
 
 

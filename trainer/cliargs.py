@@ -21,7 +21,7 @@ INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "val_episodes": (1, 10**7), "inner_steps": (1, 10_000), "eval_inner_steps": (1, 10_000),
     "finetune_steps": (0, 10**7), "episodes": (1, 10**8), "train_per_class": (1, 10**6),
     "val_per_class": (0, 10**6), "threads": (0, 4096), "image_size": (8, 256),
-    "seed": (0, 2**63 - 1),
+    "seed": (0, 2**63 - 1), "holdout_per_class": (0, 10**6), "hidden": (1, 4096),
 }
 # flag -> (smallest, largest, whether the smallest itself is allowed); always finite.
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {

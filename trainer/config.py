@@ -30,6 +30,9 @@ class TrainConfig:
     affine: float = 0.0
     seed: int = 0
     init_from: str | None = None  # model file whose matching weights start the run
+    # split "all" (a class set): examples of each class kept out of training and
+    # validation, measured once the run ends (trainer.data.splits.hold_out_examples)
+    holdout_per_class: int = 0
     # (step, LR factor) where `resume --extend` took the cosine schedule over: from there it
     # runs from that factor down to zero at `steps` (see trainer.engine.schedule_factor).
     extend_from: tuple[int, float] | None = None
@@ -43,6 +46,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.way < 2:
             raise ValueError("way must be at least 2")
+        if self.holdout_per_class < 0:
+            raise ValueError("holdout_per_class must be 0 or more")
+        if self.holdout_per_class and self.split != "all":
+            raise ValueError("--holdout-per-class holds out examples of a class set (split "
+                             "all); the other splits already test on unseen classes")
         if self.split == "vinyals" and self.rotations:
             # Rotating classes that are already rotations would put one class into an
             # episode twice under two labels.

@@ -198,6 +198,86 @@ def all_classes_accuracy(learner: Learner, glyphs: GlyphSet, *, train_per_class:
                             val_per_class=val_per_class, test_images=n)
 
 
+# -- held-out examples of a class set ---------------------------------------------------------
+
+HELD_OUT_PROTOCOL = "held-out examples"
+HELD_OUT_PART = "held-out examples of your class set"
+
+
+@dataclass(frozen=True)
+class HeldOutResult:
+    """A class-set model on examples it never trained or validated on, in percent.
+
+    ``mean`` is the share of held-out examples classified right among ALL the classes;
+    ``ci_low``..``ci_high`` its 95% Wilson interval (honest at a handful of examples and
+    at 100%, where the normal approximation claims +- 0) and ``ci95`` the larger of its
+    two half-widths. ``way`` is the number of classes, ``shot`` the fewest training
+    examples of a class, named as in :class:`EvalResult`.
+    """
+
+    mean: float
+    ci95: float
+    ci_low: float
+    ci_high: float
+    held_out: int  # examples measured
+    held_out_classes: int  # classes they belong to
+    train_examples: int
+    way: int
+    shot: int
+
+    def __str__(self) -> str:
+        return (f"held-out examples: {self.mean:.1f}% (95% CI {self.ci_low:.1f}-"
+                f"{self.ci_high:.1f}%), {self.held_out} examples of {self.held_out_classes} "
+                f"classes, classified among all {self.way} from {self.train_examples} "
+                "training examples")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval (fractions) of ``correct`` successes in ``n`` trials."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def held_out_accuracy(learner: Learner, train: GlyphSet, held: GlyphSet, *,
+                      device: torch.device | str = "cpu", batch: int = 512) -> HeldOutResult:
+    """Fit ``learner`` to every class of ``train`` from all its examples, as the app fits a
+    class set, then classify each example of ``held`` (same classes and labels) among all
+    of them. ``held`` must hold at least one example."""
+    n = held.labels.numel()
+    if n == 0:
+        raise ValueError("no examples were held out to measure")
+    if held.class_names != train.class_names:
+        raise ValueError("the held-out examples must have the training examples' classes")
+    sx = train.images.unsqueeze(1).float().div_(255.0)  # (S, 1, H, W)
+    was_training = learner.training
+    learner.eval()
+    correct = 0
+    try:
+        with torch.no_grad():  # as Model.fit: no outer graph (MAML's inner loop still works)
+            classify = learner.adapt(sx.to(device), train.labels.to(device), train.num_classes)
+            for start in range(0, n, batch):
+                x = held.images[start:start + batch].unsqueeze(1).float().div_(255.0)
+                logits = classify(x.to(device))
+                correct += int((logits.argmax(-1).cpu() == held.labels[start:start + batch]).sum())
+    finally:
+        learner.train(was_training)
+    low, high = wilson_interval(correct, n)
+    mean = correct / n
+    counts = train.counts()
+    return HeldOutResult(mean=100 * mean, ci95=100 * max(mean - low, high - mean),
+                         ci_low=100 * low, ci_high=100 * high, held_out=n,
+                         held_out_classes=int((held.counts() > 0).sum()),
+                         train_examples=int(train.labels.numel()), way=train.num_classes,
+                         shot=int(counts.min()))
+
+
 # -- the seen-class guard ---------------------------------------------------------------------
 
 SEEN_LABEL = "seen classes"  # what a record says instead of "test" under --allow-seen

@@ -5,6 +5,7 @@ Shared by the CLI and :mod:`trainer.api` so there is one way to start a run.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
 from trainer.data.splits import Splits, make_splits, trained_parts
 from trainer.distributed import SINGLE, Dist
-from trainer.evaluate import classification_accuracy, evaluate
+from trainer.evaluate import (
+    HELD_OUT_PART,
+    HELD_OUT_PROTOCOL,
+    classification_accuracy,
+    evaluate,
+    held_out_accuracy,
+)
 from trainer.learners import Learner, create_learner
 
 # Transfer pre-training validates on drawings it never trained on: of each pre-training
@@ -40,7 +47,8 @@ def load_splits(cfg: TrainConfig, data: DataOptions,
                 progress: Callable[[float, str], None] | None = None) -> Splits:
     glyphs = load_dataset(cfg.dataset, data.root, size=cfg.image_size,
                           cache_dir=data.cache_dir, download=data.download, progress=progress)
-    return make_splits(glyphs, cfg.split, seed=SPLIT_SEED)
+    return make_splits(glyphs, cfg.split, seed=SPLIT_SEED,
+                       holdout_per_class=cfg.holdout_per_class)
 
 
 def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = SINGLE
@@ -91,9 +99,40 @@ def trained_on(cfg: TrainConfig, splits: Splits) -> dict:
         else:
             note = (f"started from {Path(cfg.init_from).name}, whose classes are not "
                     "recorded")
-    return ckpt.trained_on(dataset=cfg.dataset, split=cfg.split, split_seed=SPLIT_SEED,
-                           rotations=cfg.rotations, train=train, val=val,
-                           pretrained=pretrained, note=note)
+    record = ckpt.trained_on(dataset=cfg.dataset, split=cfg.split, split_seed=SPLIT_SEED,
+                             rotations=cfg.rotations, train=train, val=val,
+                             pretrained=pretrained, note=note)
+    if cfg.holdout_per_class:
+        # Every class is still trained on (each keeps an example); these examples are not.
+        record["held_out"] = held_out_record(cfg, splits.test)
+    return record
+
+
+def held_out_record(cfg: TrainConfig, held: GlyphSet) -> dict:
+    """What a model file says about the examples kept out of its training: how they were
+    chosen, how many, and sha256 of each image (uint8 bytes), so anyone can check that
+    none of them is among the training data."""
+    return {"per_class": cfg.holdout_per_class, "seed": SPLIT_SEED,
+            "examples": int(held.labels.numel()),
+            "classes": int((held.counts() > 0).sum()),
+            "image_sha256": [hashlib.sha256(im.numpy().tobytes()).hexdigest()
+                             for im in held.images]}
+
+
+def measure_held_out(cfg: TrainConfig, splits: Splits, model_file: Path,
+                     device: torch.device) -> dict | None:
+    """Classify the held-out examples with the model file's weights, fitted to the
+    training examples of every class, and record the result in the file (protocol
+    :data:`HELD_OUT_PROTOCOL`). None, and nothing recorded, when nothing was held out."""
+    if not cfg.holdout_per_class or splits.test.labels.numel() == 0:
+        return None
+    learner, _ = ckpt.load_learner(model_file, device)
+    result = held_out_accuracy(learner, splits.train, splits.test, device=device)
+    record = {"algo": cfg.algo, "dataset": cfg.dataset, "split": cfg.split,
+              "part": HELD_OUT_PART, "protocol": HELD_OUT_PROTOCOL,
+              "per_class": cfg.holdout_per_class, **result.to_dict()}
+    ckpt.record_evaluation(model_file, record)
+    return record
 
 
 def init_weights(learner: Learner, path: Path) -> int:
@@ -140,4 +179,15 @@ def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.dev
         calibrate_model_file(best, splits.val, dataset=cfg.dataset, split=cfg.split,
                              episodes=50, device=device,
                              log=lambda m: print(m, file=sys.stderr))
+    if result.status in ("finished", "stopped") and dist.is_main and best.is_file():
+        # A stopped run's best model can be added to the models too: it is measured alike.
+        record = measure_held_out(cfg, splits, best, device)
+        if record is not None:
+            print(f"{HELD_OUT_PART}: {record['mean']:.1f}% (95% CI {record['ci_low']:.1f}-"
+                  f"{record['ci_high']:.1f}%, {record['held_out']} examples)",
+                  file=sys.stderr)
+            if on_event is not None:
+                on_event({"event": "held_out", **{k: record[k] for k in (
+                    "mean", "ci95", "ci_low", "ci_high", "held_out", "held_out_classes",
+                    "way")}})
     return result

@@ -120,9 +120,26 @@ def test_fine_tune_on_the_class_set_and_bad_data_fails_with_its_message(
     run = w.open_training_dialog("finetune")
     assert run is not None
     req = run.request
-    assert (req.dataset, req.split, req.way, req.init_from) == (
-        "classset", "all", 5, str(w.model.path))
+    assert (req.dataset, req.split, req.way, req.init_from, req.holdout) == (
+        "classset", "all", 5, str(w.model.path), 1)  # one example of each class held out
+    assert run.info.argv[run.info.argv.index("--holdout-per-class") + 1] == "1"
     qtbot.waitUntil(lambda: _status(w, run) == "finished", timeout=WAIT)
+
+    # Add to models: the model file brings its figure on the 10 held-out examples (one
+    # per class), and no evaluation on its own classes is started
+    runs = w.runs_window
+    qtbot.waitUntil(lambda: runs.register_button.isEnabled(), timeout=10_000)
+    assert "held-out examples of your class set" in runs.log.toPlainText()
+    qtbot.mouseClick(runs.register_button, Qt.LeftButton)
+    target = Path(Run.open(run.folder).info.registered)
+    assert target.exists()
+    qtbot.waitUntil(lambda: any(a.data() == str(target) for a in w.model_group.actions()),
+                    timeout=30_000)
+    [entry] = [a for a in w.model_group.actions() if a.data() == str(target)]
+    assert "held-out examples" in entry.text() and "10 of your examples" in entry.text()
+    assert "95% CI" in entry.text() and "not evaluated" not in entry.text()
+    assert [r.info.id for r in w.run_store.list()[0]] == [run.info.id]
+    assert "held-out examples" in runs.table.item(0, 4).text()
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -154,6 +171,33 @@ def test_dialog_refuses_what_cannot_run(qtbot, tmp_path):
     d.accept()
     assert d.result() == QDialog.Accepted  # download needs no existing folder
     assert "--download" in d.request().argv(tmp_path, tmp_path)
+
+
+def test_dialog_holds_out_examples_of_class_sets_where_they_leave_enough(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    d = TrainingDialog("meta-train", [], None, ("mine", 3, 3), settings, counts=[2, 2, 4])
+    qtbot.addWidget(d)
+    d.dataset.setCurrentIndex(d.dataset.findData("classset"))
+    assert d.holdout.isEnabled() and d.holdout.value() == 1
+    for name, value in (("way", 2), ("shot", 1), ("query", 1)):
+        getattr(d, name).setValue(value)
+    d.accept()  # holding one out of each leaves one class with the two an episode needs
+    assert d.result() != QDialog.Accepted and "Hold out to 0" in d.error.text()
+    d.holdout.setValue(0)
+    d.accept()
+    assert d.result() == QDialog.Accepted and "--holdout-per-class" not in d.request().argv(
+        tmp_path, tmp_path)
+    d.split.setCurrentIndex(d.split.findData("seed"))  # other splits hold out classes
+    assert not d.holdout.isEnabled() and d.request().holdout == 0
+    # fine-tuning a set too small to hold examples out defaults to none
+    f = TrainingDialog("finetune", [], None, ("mine", 3, 3), settings, counts=[2, 2, 2])
+    qtbot.addWidget(f)
+    assert f.holdout.value() == 0 and f.way.value() == 3
+    f = TrainingDialog("finetune", [], None, ("mine", 3, 3), settings, counts=[3, 3, 9])
+    qtbot.addWidget(f)
+    assert f.request().holdout == 1 and f.request().split == "all"
 
 
 def test_closing_with_a_run_going_asks_and_can_leave_it_running(

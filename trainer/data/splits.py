@@ -16,10 +16,13 @@
 * ``all``: every class in every part. Not for reporting results: it is for adapting a model
   to a user's own few classes (the app's class set), where a class-disjoint split would
   leave nothing to train on; validation then measures fit to those same classes.
+  With ``holdout_per_class`` (``--holdout-per-class``) examples are held out instead of
+  classes: see :func:`hold_out_examples`; the test part is then those held-out examples.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,12 +69,23 @@ def class_permutation(num_classes: int, seed: int) -> torch.Tensor:
     return torch.randperm(num_classes, generator=torch.Generator().manual_seed(seed))
 
 
-def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
-    """Split ``glyphs`` by class. ``seed`` fixes the shuffle; 0 gives the published split."""
+def make_splits(glyphs: GlyphSet, split: str, seed: int = 0, holdout_per_class: int = 0
+                ) -> Splits:
+    """Split ``glyphs`` by class. ``seed`` fixes the shuffle; 0 gives the published split.
+
+    ``holdout_per_class`` (split ``all`` only): train and validate on the examples left
+    after :func:`hold_out_examples`; the test part is the held-out examples.
+    """
     n = glyphs.num_classes
+    if holdout_per_class and split != "all":
+        raise DataError(f"holding out examples is for split 'all' (a class set); split "
+                        f"{split!r} already tests on classes it never trained on")
     if split == "all":
         if n < 2:
             raise DataError(f"{n} class is too few: at least two are needed")
+        if holdout_per_class:
+            train, held = hold_out_examples(glyphs, holdout_per_class, seed)
+            return Splits(train, train, held)
         return Splits(glyphs, glyphs, glyphs)
     if split == "nom-only":
         if "nom" not in glyphs.groups:
@@ -108,6 +122,37 @@ def make_splits(glyphs: GlyphSet, split: str, seed: int = 0) -> Splits:
     else:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return Splits(*(glyphs.subset(p) for p in parts))
+
+
+def hold_out_examples(glyphs: GlyphSet, per_class: int, seed: int = 0
+                      ) -> tuple[GlyphSet, GlyphSet]:
+    """Hold out up to ``per_class`` examples of each class, to measure a model on examples
+    of its classes that it never trained or validated on.
+
+    A class never gives more than half of its examples (so always keeps one to train on):
+    a class with a single example trains on it and is not scored. Which examples go is
+    drawn per class from ``seed`` and the class's name, so adding a class or examples of
+    one class leaves the other classes' choice as it was. This is a selection of rows of
+    ``glyphs``; nothing is removed from the data itself.
+
+    Returns (training, held-out): both with every class of ``glyphs`` and its labels, the
+    held-out part empty where no class has two examples.
+    """
+    if per_class < 0:
+        raise ValueError(f"examples held out per class must be 0 or more, not {per_class}")
+    counts, offsets = glyphs.counts(), glyphs.offsets()
+    held = torch.zeros(glyphs.labels.numel(), dtype=torch.bool)
+    for c, name in enumerate(glyphs.class_names):
+        n = int(counts[c])
+        take = min(per_class, n // 2)
+        if take:
+            key = hashlib.sha256(f"{seed}\n{name}".encode()).digest()
+            g = torch.Generator().manual_seed(int.from_bytes(key[:8], "little") >> 1)
+            held[int(offsets[c]) + torch.randperm(n, generator=g)[:take]] = True
+    return (GlyphSet(glyphs.images[~held], glyphs.labels[~held], glyphs.class_names,
+                     glyphs.groups),
+            GlyphSet(glyphs.images[held], glyphs.labels[held], glyphs.class_names,
+                     glyphs.groups))
 
 
 def read_vinyals(folder: Path = VINYALS_DIR) -> dict[str, list[str]]:
