@@ -97,6 +97,13 @@ def prototypes(emb: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tenso
 
     emb (..., S, D), labels (..., S) in 0..way-1 -> (..., N, D).
     """
+    if emb.dim() == 2 and emb.shape[0] * way > 2**22:
+        # A big class set (the Nôm lookup: 52,000 renderings of 13,600 classes) would make
+        # a one-hot of S x N floats (2.8 GB, seconds); sum by index instead. Episodes stay
+        # on the matmul below, which also runs inside torch.func.vmap (Proto-MAML).
+        sums = emb.new_zeros(way, emb.shape[1]).index_add_(0, labels, emb)  # (N, D)
+        counts = torch.bincount(labels, minlength=way).to(emb.dtype)  # (N,)
+        return sums / counts[:, None].clamp_min(1.0)
     onehot = F.one_hot(labels, way).to(emb.dtype)  # (..., S, N)
     sums = onehot.transpose(-1, -2) @ emb  # (..., N, D)
     return sums / onehot.sum(-2)[..., None].clamp_min(1.0)
