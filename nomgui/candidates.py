@@ -3,6 +3,10 @@
 Rank, character (large), class name with quốc ngữ readings, and a probability bar. A click
 or double click only highlights a row; Enter (or the window's Teach button) teaches the
 highlighted one, so a stray click never writes to the class set.
+
+In the Nôm lookup (:meth:`CandidateTable.set_lookup`) the character is larger, Enter and
+a double click *accept* a candidate (the window appends it to the transcription) and
+teaching is the Teach button or Shift+1-5: accepting writes nothing to the class set.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from nomgui.readings import Readings
 class CandidateTable(QTableWidget):
     """Top-k candidates: rank, character, label, probability bar."""
 
-    picked = Signal(int)
+    picked = Signal(int)  # Enter: teach this row (a class set)
+    accepted = Signal(int)  # Enter or double click in the lookup: take this row's character
 
     def __init__(self) -> None:
         super().__init__(0, 4)
@@ -43,10 +48,34 @@ class CandidateTable(QTableWidget):
         # A double click only highlights: teaching writes to the class set, so it takes a
         # deliberate key or button, never a stray click.
         self.labels: list[str] = []
+        self.lookup = False
+        self._scale = 1.8
+        self._tip = self.toolTip()
+        self.cellDoubleClicked.connect(self._double_clicked)
+
+    def set_lookup(self, on: bool) -> None:
+        """The Nôm lookup's way: large characters; Enter / double click accept."""
+        if on == self.lookup:
+            return
+        self.lookup = on
+        self._scale = 3.0 if on else 1.8
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * self._scale)
+        for i in range(self.rowCount()):
+            self.item(i, 1).setFont(big)
+        self.setToolTip(
+            "Enter or a double click appends the candidate's character to the "
+            "transcription; Teach (Shift+1-5) makes the glyph an example of it. 1-5 copy."
+            if on else self._tip)
+        self.resizeRowsToContents()
+
+    def _double_clicked(self, row: int, _col: int) -> None:
+        if self.lookup and 0 <= row < len(self.labels):
+            self.accepted.emit(row)
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.currentRow() >= 0:
-            self.picked.emit(self.currentRow())
+            (self.accepted if self.lookup else self.picked).emit(self.currentRow())
             event.accept()
             return
         super().keyPressEvent(event)
@@ -63,7 +92,7 @@ class CandidateTable(QTableWidget):
         widgets (creating and destroying them cost time and, in PySide6 6.11, references)."""
         self.labels = [label for label, _ in top]
         big = QFont(self.font())
-        big.setPointSizeF(big.pointSizeF() * 1.8)
+        big.setPointSizeF(big.pointSizeF() * self._scale)
         if self.rowCount() < len(top):
             for i in range(self.rowCount(), len(top)):
                 self.insertRow(i)

@@ -49,6 +49,17 @@ from nomgui.candidates import CandidateTable
 from nomgui.canvas import DrawingCanvas
 from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
+from nomgui.lookupset import (
+    LOOKUP_ALGOS,
+    LOOKUP_MODELS,
+    LOOKUP_NAME,
+    READ_ONLY,
+    LookupNotes,
+    LookupSet,
+    is_lookup_folder,
+    lookup_folder,
+)
+from nomgui.lookupui import CharStrip, LookupPanel
 from nomgui.readings import Readings
 from nomgui.recognizer import ModelSummary, Recognizer
 from nomgui.screenfit import available, resize_to_fit
@@ -57,6 +68,9 @@ from nomgui.training import Run, RunError, RunStore
 from nomgui.trainingui import RunsWindow, TrainingDialog
 
 TOP_K = 5
+LOOKUP_TOP_K = 30  # the Nôm lookup asks for 30 candidates and shows them 10 at a time
+LOOKUP_PAGE = 10
+VOCAB_HITS_MAX = 40  # characters of the whole vocabulary shown for a reading
 DEFAULT_MODEL = "protonet-omniglot.pt"  # for drawings
 NOM_MODEL = "protonet-nom.pt"  # chosen for class sets of CJK characters
 STARTER_SETS = {"digits": "Starter: digits", "nom": "Starter: Nôm"}
@@ -96,6 +110,15 @@ class MainWindow(QMainWindow):
         self._stroke_time = 0.0
         self.answered_request = 0  # the newest recognition request answered (or failed)
         self._icons: dict[tuple[Path, int], QIcon] = {}
+        self._chars: dict[str, str] = {}  # label -> character of the open class set
+        # The Nôm lookup: its vocabulary [(code point, char)] once the worker has read it,
+        # the fonts missing to render it, and its candidates beyond the ones shown.
+        self.lookup_vocab: list[tuple[str, str]] | None = None
+        self.missing_fonts: list[str] = []
+        self._open_lookup_when_loaded = False
+        self._top_all: list[tuple[str, float]] = []
+        self._top_shown = 0
+        self.lookup_notes = LookupNotes.load(self.data_dir / "lookup" / "notes.json")
 
         # One history for strokes and class-set edits (cleared when another set is opened).
         self.undo_stack = QUndoStack(self)
@@ -120,6 +143,8 @@ class MainWindow(QMainWindow):
 
         self._open_initial_classset()
         self.refresh_models()
+        if self.lookup_notes.warning:
+            self.statusBar().showMessage(self.lookup_notes.warning, 15000)
 
     # -- building ------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -217,6 +242,22 @@ class MainWindow(QMainWindow):
         policy.setRetainSizeWhenHidden(True)
         self.none_of_these.setSizePolicy(policy)
         rv.addWidget(self.candidates, 2)
+        # The lookup's row under its candidates: accept the highlighted one, show more.
+        self.append_button = QPushButton("Append")
+        self.append_button.setToolTip("Append the highlighted candidate's character to the "
+                                      "transcription (Enter or a double click in the list)")
+        self.more_button = QPushButton("More candidates")
+        self.more_button.setToolTip("Show the next 10 candidates (up to 30)")
+        for b in (self.append_button, self.more_button):
+            b.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+            b.setMinimumWidth(120)
+        self.lookup_row = QWidget()
+        lr = QHBoxLayout(self.lookup_row)
+        lr.setContentsMargins(0, 0, 0, 0)
+        lr.addWidget(self.append_button)
+        lr.addWidget(self.more_button)
+        self.lookup_row.hide()
+        rv.addWidget(self.lookup_row)
         rv.addWidget(self.none_of_these)
         # These buttons name the class they act on, so their text changes with every answer;
         # their width must not, or the splitter re-flows and the canvas jumps under the pen.
@@ -230,6 +271,18 @@ class MainWindow(QMainWindow):
         rv.addLayout(buttons)
         rv.addWidget(self.classset_title)
         rv.addWidget(self.find_box)
+        # Characters of the whole Nôm vocabulary read as typed, beyond the open class set.
+        self.vocab_hits = CharStrip(self.readings, 1.4)
+        self.vocab_hits.setToolTip("Characters of the whole Nôm vocabulary read so (not in "
+                                   "this class set): click to copy one")
+        self.vocab_hits_row = QWidget()
+        hv = QVBoxLayout(self.vocab_hits_row)
+        hv.setContentsMargins(0, 0, 0, 0)
+        self.vocab_hits_label = QLabel("Also in the Nôm vocabulary (click to copy):")
+        hv.addWidget(self.vocab_hits_label)
+        hv.addWidget(self.vocab_hits)
+        self.vocab_hits_row.hide()
+        rv.addWidget(self.vocab_hits_row)
         rv.addWidget(self.class_list, 3)
         rv.addWidget(self.example_list)
 
@@ -238,7 +291,14 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.setCentralWidget(self.splitter)
+        self.lookup_panel = LookupPanel(self.lookup_notes, self.readings)
+        self.lookup_panel.hide()
+        central = QWidget()
+        cv = QVBoxLayout(central)
+        cv.setContentsMargins(0, 0, 0, 4)
+        cv.addWidget(self.splitter, 1)
+        cv.addWidget(self.lookup_panel)
+        self.setCentralWidget(central)
 
         self.fit_progress = QProgressBar()
         self.fit_progress.setMaximumWidth(160)
@@ -268,6 +328,10 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         self._action(f, "&New class set…", self.new_classset, QKeySequence.New)
         self._action(f, "&Open class set…", self.open_classset, QKeySequence.Open)
+        self._action(f, f"Open {LOOKUP_NAME} (built in)", self.open_lookup,
+                     QKeySequence("Ctrl+Shift+O"),
+                     "Name any of the Nôm code points: a built-in class set made from the "
+                     "fonts, which learns from the glyphs you teach it")
         self._action(f, "Save class set &as…", self.save_classset_as, QKeySequence("Ctrl+Shift+S"))
         f.addSeparator()
         self._action(f, "&Import class set from zip…", self.import_zip)
@@ -293,6 +357,8 @@ class MainWindow(QMainWindow):
         self._action(e, "&Copy", self.copy_selection, QKeySequence.Copy,
                      "The highlighted class's character when the class list has the focus "
                      "(e.g. one found by its reading), else the best candidate's")
+        self._action(e, "Copy &transcription", self.copy_transcription,
+                     QKeySequence("Ctrl+Shift+C"), "The Nôm lookup's transcription line")
         self._action(e, "&Recognise now", self.recognize_now, [QKeySequence("Ctrl+R"),
                                                                 QKeySequence(Qt.Key_F5)])
 
@@ -343,6 +409,14 @@ class MainWindow(QMainWindow):
         self.canvas.strokeFinished.connect(self._on_stroke)
         self.canvas.contentChanged.connect(self._on_canvas_changed)
         self.candidates.picked.connect(self.teach)
+        self.candidates.accepted.connect(self.accept_candidate)
+        self.append_button.clicked.connect(lambda: self._accept_highlighted())
+        self.more_button.clicked.connect(lambda: self.show_more_candidates())
+        self.lookup_panel.charClicked.connect(self.append_text)
+        self.lookup_panel.copied.connect(
+            lambda text: self.statusBar().showMessage(f"copied the transcription ({len(text)} "
+                                                      "characters)", 3000))
+        self.vocab_hits.clicked.connect(self._copy_vocabulary_hit)
         self.teach_button.clicked.connect(lambda: self.teach_highlighted())
         self.new_class_button.clicked.connect(lambda: self.new_class_from_glyph())
         self.add_example_button.clicked.connect(lambda: self.add_glyph_to_selected())
@@ -358,6 +432,7 @@ class MainWindow(QMainWindow):
         w.fitProgress.connect(self._on_fit_progress)
         w.predicted.connect(self._on_predicted)
         w.predictFailed.connect(self._on_predict_failed)
+        w.vocabularyLoaded.connect(self._on_vocabulary)
 
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -549,7 +624,7 @@ class MainWindow(QMainWindow):
                           checkable=True)
             act.setToolTip(m.description)
             act.setData(str(m.path))
-            act.triggered.connect(lambda _=False, m=m: self.select_model(m))
+            act.triggered.connect(lambda _=False, m=m: self._user_selects_model(m))
             self.model_group.addAction(act)
             self.model_menu.addAction(act)
         if not models:
@@ -571,8 +646,15 @@ class MainWindow(QMainWindow):
         wanted = str(self.settings.value("model/path", ""))
         default = next((m for m in models if m.path.name == DEFAULT_MODEL), models[0])
         chosen = next((m for m in models if str(m.path) == wanted), default)
+        if isinstance(self.classset, LookupSet):
+            chosen = self._model_for_classset(self.classset) or chosen
         if self.model is None or self.model.path != chosen.path:
             self.select_model(chosen)
+
+    def _user_selects_model(self, summary: ModelSummary) -> None:
+        if isinstance(self.classset, LookupSet):  # the lookup keeps a model the user chose
+            self.settings.setValue("lookup/model", str(summary.path))
+        self.select_model(summary)
 
     def select_model(self, summary: ModelSummary) -> None:
         self.model_status.setText(f"loading {summary.path.name}…")
@@ -581,12 +663,14 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, summary: ModelSummary) -> None:
         self.model = summary
         self.settings.setValue("model/path", str(summary.path))
-        if self.classset is not None:  # remembered per class set, chosen again on opening it
+        if self.classset is not None and not isinstance(self.classset, LookupSet):
+            # remembered per class set, chosen again on opening it
             self.settings.setValue(f"classset-model/{self.classset.folder.name}",
                                    str(summary.path))
         for act in self.model_group.actions():
             act.setChecked(act.data() == str(summary.path))
         self.model_status.setText(f"model: {summary.title} ({summary.accuracy})")
+        self._update_lookup_title()
         self.fitted = False
         self._refit()
 
@@ -597,8 +681,14 @@ class MainWindow(QMainWindow):
     # -- class sets ----------------------------------------------------------------------
     def _open_initial_classset(self) -> None:
         wanted = self.settings.value("classset/folder", "")
+        if wanted and is_lookup_folder(Path(str(wanted)), self.data_dir):
+            self.open_lookup()  # opened when the worker has read the vocabulary
+            return
         if wanted and Path(str(wanted)).is_dir() and self._open_folder(Path(str(wanted))):
             return
+        self._open_fallback_classset()
+
+    def _open_fallback_classset(self) -> None:
         existing = self.store.list()
         if existing and self._open_folder(existing[0][0]):
             return
@@ -632,15 +722,19 @@ class MainWindow(QMainWindow):
             self.class_ids = classundo.IdMap()
         self.classset = cs
         self.settings.setValue("classset/folder", str(cs.folder))
+        self._set_lookup_mode(isinstance(cs, LookupSet))
         self._reload_class_list()
         self.schedule_refit()
         wanted = self._model_for_classset(cs)
         if wanted is not None and (self.model is None or wanted.path != self.model.path):
+            self.refit_timer.stop()  # a fit with the old model would only be cancelled
             self.select_model(wanted)  # its load refits the class set
 
     def _model_for_classset(self, cs: ClassSet) -> ModelSummary | None:
         """The model this class set was last used with; for a set never used before whose
         classes are mostly CJK characters (Nôm, Hán), the bundled Nôm model."""
+        if isinstance(cs, LookupSet):
+            return self._lookup_model()
         remembered = str(self.settings.value(f"classset-model/{cs.folder.name}", ""))
         found = next((m for m in self.models if str(m.path) == remembered), None)
         if found is not None or remembered:
@@ -661,10 +755,14 @@ class MainWindow(QMainWindow):
             self.class_list.blockSignals(False)
             return
         self.classset_title.setText(f"Class set: {cs.name}")
+        self._chars = {c.label: c.char for c in cs.classes}
+        lookup = isinstance(cs, LookupSet)
+        self.class_list.setUpdatesEnabled(False)  # 13,000 rows for the lookup
         for c in cs.classes:
             said = self.readings.of(c.char)
             reading = f"  ·  {', '.join(said[:3])}" if said else ""
-            item = QListWidgetItem(f"{c.label}{reading}   ({len(c.examples)})")
+            label = f"{c.char}  {c.id}" if lookup else c.label
+            item = QListWidgetItem(f"{label}{reading}   ({len(c.examples)})")
             item.setData(Qt.UserRole, c.id)
             if c.examples:
                 icon = self._icon(cs.example_path(c.id, c.examples[0]), 40)
@@ -675,6 +773,7 @@ class MainWindow(QMainWindow):
                 self.class_list.setCurrentItem(item)
         # No class is highlighted unless the user chose it: a selection made for them would
         # be where "Add glyph" writes, unseen.
+        self.class_list.setUpdatesEnabled(True)
         self.class_list.blockSignals(False)
         if self.class_list.currentItem() is not None:
             self.class_list.scrollToItem(self.class_list.currentItem())
@@ -697,10 +796,14 @@ class MainWindow(QMainWindow):
     def _filter_classes(self, text: str) -> None:
         if self.classset is None:
             return
+        match = self.readings.matcher(text)
+        self.class_list.setUpdatesEnabled(False)
         for i in range(self.class_list.count()):
             item = self.class_list.item(i)
             cls = self.classset.get(item.data(Qt.UserRole))
-            item.setHidden(not self.readings.matches(text, cls.name, cls.char))
+            item.setHidden(not match(cls.name, cls.char))
+        self.class_list.setUpdatesEnabled(True)
+        self._show_vocabulary_hits(text)
         self._update_edit_buttons()
 
     def _select_first_match(self) -> None:
@@ -736,6 +839,10 @@ class MainWindow(QMainWindow):
             f"The glyph becomes an example of '{name}', highlighted in the list below "
             "(Ctrl+Shift+A)" if name else "Highlight a class in the list below first")
         row = self.candidates.highlighted()
+        self.append_button.setEnabled(row is not None)
+        self.append_button.setText(
+            f"Append '{short(self._char_text(self.candidates.labels[row]))}'"
+            if row is not None else "Append")
         self.teach_button.setEnabled(row is not None)
         self.teach_button.setText(
             f"Teach: it is '{short(self.candidates.labels[row])}'" if row is not None else
@@ -763,6 +870,10 @@ class MainWindow(QMainWindow):
 
     def _refit(self) -> None:
         if self.classset is None or self.model is None:
+            return
+        if isinstance(self.classset, LookupSet):
+            self.recognizer.fit_lookup(self.classset.examples(),
+                                       self.data_dir / "cache" / "lookup")
             return
         self.recognizer.fit(self.classset.examples())
 
@@ -807,12 +918,12 @@ class MainWindow(QMainWindow):
 
     def open_classset(self) -> None:
         sets = self.store.list()
-        if not sets:
-            self.warn("Open class set", "There are no class sets yet.")
-            return
-        names = [f"{name}  [{folder.name}]" for folder, name in sets]
+        builtin = f"{LOOKUP_NAME}  (built in)"
+        names = [f"{name}  [{folder.name}]" for folder, name in sets] + [builtin]
         choice, ok = QInputDialog.getItem(self, "Open class set", "Class set:", names, 0, False)
-        if ok and choice in names:
+        if ok and choice == builtin:
+            self.open_lookup()
+        elif ok and choice in names:
             self._open_folder(sets[names.index(choice)][0])
 
     def save_classset_as(self) -> None:
@@ -875,7 +986,16 @@ class MainWindow(QMainWindow):
                                           on_change=self._class_changed,
                                           on_error=self.warn, **kwargs))
 
+    def _read_only(self) -> bool:
+        """The lookup's classes are code points: say how to teach it instead."""
+        if isinstance(self.classset, LookupSet):
+            self.show_message(READ_ONLY)
+            return True
+        return False
+
     def new_class_from_glyph(self) -> None:
+        if self._read_only():
+            return
         glyph = self._need_glyph()
         if glyph is None or self.classset is None:
             return
@@ -941,7 +1061,7 @@ class MainWindow(QMainWindow):
 
     def rename_class(self) -> None:
         cid = self._visible_selected_class()
-        if cid is None or self.classset is None:
+        if cid is None or self.classset is None or self._read_only():
             return
         cls = self.classset.get(cid)
         before = (cls.name, cls.char)
@@ -964,7 +1084,7 @@ class MainWindow(QMainWindow):
 
     def delete_class(self) -> None:
         cid = self._visible_selected_class()
-        if cid is None or self.classset is None:
+        if cid is None or self.classset is None or self._read_only():
             return
         cls = self.classset.get(cid)
         answer = QMessageBox.question(
@@ -1102,7 +1222,8 @@ class MainWindow(QMainWindow):
             return
         if self._stroke_time == 0.0:
             self._stroke_time = time.perf_counter()
-        self.recognizer.predict(self.canvas.render_image(), TOP_K)
+        k = LOOKUP_TOP_K if isinstance(self.classset, LookupSet) else TOP_K
+        self.recognizer.predict(self.canvas.render_image(), k)
 
     def _on_predicted(self, request: int, top, glyph: np.ndarray, seconds: float,
                       unsure: bool = False) -> None:
@@ -1110,8 +1231,12 @@ class MainWindow(QMainWindow):
         if request != self.recognizer.latest_request or self.canvas.is_empty():
             return  # an answer for a drawing that has changed since
         self.show_message("")
-        chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
-        self.candidates.show_candidates(top, chars, self.readings)
+        self._top_all = list(top)
+        if self.candidates.lookup:  # the lookup shows 10 of its 30; More shows the rest
+            self._top_shown = min(LOOKUP_PAGE, len(top))
+            top = top[:self._top_shown]
+            self._update_more_button()
+        self.candidates.show_candidates(top, self._chars, self.readings)
         self.none_of_these.setVisible(unsure)
         # Rows are reused: row 0 may stay selected with new content and no selection
         # signal, so the Teach button is told the new label here.
@@ -1131,6 +1256,8 @@ class MainWindow(QMainWindow):
         self.show_message(text)
 
     def _clear_candidates(self) -> None:
+        self._top_all, self._top_shown = [], 0
+        self._update_more_button()
         self.candidates.show_candidates([], {})
         self.none_of_these.hide()
         self._update_edit_buttons()
@@ -1143,19 +1270,174 @@ class MainWindow(QMainWindow):
             self.copy_candidate(0)
             return
         cls = self.classset.get(cid)
-        text = cls.char or cls.name
-        QApplication.clipboard().setText(text)
-        self.statusBar().showMessage(f"copied '{text}'", 3000)
+        self._copy_text(cls.char or cls.name)
 
     def copy_candidate(self, index: int) -> None:
         labels = self.candidates.labels
         if index >= len(labels):
             return
-        label = labels[index]
-        chars = {c.label: c.char for c in self.classset.classes} if self.classset else {}
-        text = chars.get(label) or label
+        self._copy_text(self._char_text(labels[index]))
+
+    def _copy_text(self, text: str) -> None:
         QApplication.clipboard().setText(text)
         self.statusBar().showMessage(f"copied '{text}'", 3000)
+        if isinstance(self.classset, LookupSet):
+            self.lookup_panel.remember(text)
+
+    def _char_text(self, label: str) -> str:
+        """What copying or appending a candidate gives: its character, else its label."""
+        return self._chars.get(label) or label
+
+    # -- the Nôm lookup ------------------------------------------------------------------
+    def open_lookup(self) -> None:
+        """Open the built-in set of every Nôm code point (its vocabulary is read by the
+        worker first; the fit renders the fonts on first use, with progress)."""
+        if isinstance(self.classset, LookupSet):
+            return
+        if self.lookup_vocab is not None:
+            self._open_lookup_set()
+            return
+        self._open_lookup_when_loaded = True
+        self.statusBar().showMessage("reading the Nôm vocabulary…")
+        self.recognizer.load_vocabulary()
+
+    def _on_vocabulary(self, vocab, missing, error: str) -> None:
+        wanted, self._open_lookup_when_loaded = self._open_lookup_when_loaded, False
+        if error or not vocab:
+            self.warn("Nôm lookup", f"The Nôm vocabulary cannot be read: {error or 'empty'}")
+            if self.classset is None:
+                self._open_fallback_classset()
+            return
+        self.lookup_vocab, self.missing_fonts = list(vocab), list(missing)
+        self.lookup_panel.set_missing_fonts(self.missing_fonts)
+        if wanted:
+            self._open_lookup_set()
+
+    def _open_lookup_set(self) -> None:
+        try:
+            cs = LookupSet.open_vocabulary(lookup_folder(self.data_dir), self.lookup_vocab or [])
+        except (ClassSetError, OSError) as exc:
+            self.warn("Nôm lookup", str(exc))
+            if self.classset is None:
+                self._open_fallback_classset()
+            return
+        self.set_classset(cs)
+        self.statusBar().showMessage(f"{LOOKUP_NAME}: {len(self.lookup_vocab or []):,} code "
+                                     "points", 4000)
+        if cs.warnings:
+            self.warn("Nôm lookup repaired", "\n".join(cs.warnings))
+
+    def _lookup_model(self) -> ModelSummary | None:
+        """The model the user chose for the lookup, else lookup-nom.pt, else
+        protonet-nom.pt (only learners whose classes are embedding means can)."""
+        usable = [m for m in self.models if m.algo in LOOKUP_ALGOS]
+        remembered = str(self.settings.value("lookup/model", ""))
+        found = next((m for m in usable if str(m.path) == remembered), None)
+        if found is not None:
+            return found
+        for name in LOOKUP_MODELS:
+            found = next((m for m in usable if m.path.name == name), None)
+            if found is not None:
+                return found
+        return usable[0] if usable else None
+
+    def _set_lookup_mode(self, on: bool) -> None:
+        """Show or hide the lookup's widgets; called before the class list is rebuilt."""
+        if on != self.candidates.lookup:  # 5 answers of a set, or 30 of the lookup: stale
+            self._top_all, self._top_shown = [], 0
+            self.candidates.show_candidates([], {})
+            self.none_of_these.hide()
+        self.lookup_panel.setVisible(on)
+        self.lookup_row.setVisible(on)
+        self.candidates.set_lookup(on)
+        self.new_class_button.setEnabled(not on)
+        self.class_list.setUniformItemSizes(on)
+        self.class_list.setToolTip(
+            "Every Nôm code point; find one by its reading (Ctrl+F) to copy it (Ctrl+C) or "
+            "add the glyph to it" if on else "Your classes. F2 renames, Delete removes a class.")
+        self._update_more_button()
+        self._update_lookup_title()
+
+    def _update_lookup_title(self) -> None:
+        if not isinstance(self.classset, LookupSet):
+            return
+        n = len(self.lookup_vocab or [])
+        m = self.model
+        if m is None:
+            self.lookup_panel.set_model(f"<b>{LOOKUP_NAME}</b> ({n:,}): loading the model…")
+            return
+        note = ""
+        if m.algo not in LOOKUP_ALGOS:
+            note = (" — this model cannot name the whole vocabulary; choose a cosine or "
+                    "ProtoNet model in the Model menu")
+        elif m.path.name != LOOKUP_MODELS[0]:
+            note = f" ({LOOKUP_MODELS[0]} is not installed)" if not any(
+                x.path.name == LOOKUP_MODELS[0] for x in self.models) else ""
+        taught = sum(len(c.examples) for c in self.classset.classes)
+        self.lookup_panel.set_model(
+            f"<b>{LOOKUP_NAME}</b>: {n:,} characters, named by <b>{m.path.name}</b> "
+            f"({m.title}, {m.image_size} px){note}; {taught} example(s) of yours")
+
+    def accept_candidate(self, row: int) -> None:
+        """Enter or a double click in the lookup: the character joins the transcription and
+        the canvas is cleared for the next glyph (Ctrl+Z brings it back)."""
+        if row < 0 or row >= len(self.candidates.labels):
+            return
+        text = self._char_text(self.candidates.labels[row])
+        self.append_text(text)
+        self.canvas.clear()
+
+    def _accept_highlighted(self) -> None:
+        row = self.candidates.highlighted()
+        if row is not None:
+            self.accept_candidate(row)
+
+    def append_text(self, text: str) -> None:
+        self.lookup_panel.append(text)
+        self.statusBar().showMessage(f"appended '{text}' to the transcription", 3000)
+
+    def copy_transcription(self) -> None:
+        self.lookup_panel.edit.copy_all()
+
+    def show_more_candidates(self) -> None:
+        """The next 10 of the lookup's 30 candidates; the first new one is highlighted."""
+        start = self._top_shown
+        n = min(len(self._top_all), start + LOOKUP_PAGE)
+        if n <= start:
+            return
+        self._top_shown = n
+        self.candidates.show_candidates(self._top_all[:n], self._chars, self.readings)
+        self.candidates.selectRow(start)
+        self.candidates.scrollToItem(self.candidates.item(start, 0))
+        self._update_more_button()
+        self._update_edit_buttons()
+
+    def _update_more_button(self) -> None:
+        left = len(self._top_all) - self._top_shown
+        self.more_button.setEnabled(left > 0)
+        self.more_button.setText(
+            f"More ({self._top_shown + 1}–{self._top_shown + min(left, LOOKUP_PAGE)})"
+            if left > 0 else "More candidates")
+
+    def _show_vocabulary_hits(self, text: str) -> None:
+        """Characters of the whole vocabulary read as typed that the open set lacks (the
+        lookup's own list already holds them all)."""
+        q = text.strip()
+        hits: list[str] = []
+        if q and self.classset is not None and not isinstance(self.classset, LookupSet):
+            found = self.readings.chars_for(q)
+            if self.lookup_vocab is not None:
+                found &= {ch for _, ch in self.lookup_vocab}
+            found -= set(self._chars.values())
+            hits = sorted(found)[:VOCAB_HITS_MAX]
+        self.vocab_hits.set_chars(hits)
+        self.vocab_hits_row.setVisible(bool(hits))
+
+    def _copy_vocabulary_hit(self, char: str) -> None:
+        QApplication.clipboard().setText(char)
+        said = ", ".join(self.readings.of(char))
+        self.statusBar().showMessage(f"copied '{char}' U+{ord(char):04X} {said}", 4000)
+        self.lookup_panel.remember(char)
 
     # -- help ----------------------------------------------------------------------------
     def about(self) -> None:

@@ -4,6 +4,7 @@ by reading with or without diacritics. No Qt here."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -59,11 +60,18 @@ class Readings:
     def matches(self, query: str, name: str, char: str) -> bool:
         """Does a class (name, char) match what the user typed: its character, part of its
         name, or one of its character's readings?"""
+        return self.matcher(query)(name, char)
+
+    def matcher(self, query: str) -> Callable[[str, str], bool]:
+        """:meth:`matches` for one query, prepared once (a list of 13,000 classes is
+        filtered at every key)."""
         q = query.strip()
         if not q:
-            return True
-        if char and q == char:
-            return True
-        if fold(q) in fold(name):
-            return True
-        return bool(char) and char in self.chars_for(q)
+            return lambda name, char: True
+        folded, chars = fold(q), self.chars_for(q)
+
+        def match(name: str, char: str) -> bool:
+            if char and (q == char or char in chars):
+                return True
+            return folded in fold(name)
+        return match

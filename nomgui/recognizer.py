@@ -63,6 +63,8 @@ class RecognizerWorker(QObject):
     predicted = Signal(int, object, object, float, bool)
     predictFailed = Signal(int, str)
     proposed = Signal(int, object, object)  # request, {item id: [(label, p)]}, {id: error}
+    # [(code point, char)] of the Nôm lookup, [missing font lines], error text ("" if none)
+    vocabularyLoaded = Signal(object, object, str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,25 +137,12 @@ class RecognizerWorker(QObject):
             return
         api = self._api()
         t0 = time.perf_counter()
-        size = self._model.info.image_size
-        glyphs, labels, bad = [], [], 0
+        prepared = self._prepared(generation, examples, cancel)
+        if prepared is None:
+            return
+        glyphs, labels = prepared
         total = len(examples)
-        n_classes = len({label for label, _ in examples})
-        last_report = 0.0
-        for i, (label, path) in enumerate(examples):
-            if i % 32 == 0:
-                if cancel():
-                    return
-                now = time.perf_counter()
-                if now - last_report > 0.1:  # a few updates a second, not one per glyph
-                    last_report = now
-                    self.fitProgress.emit(generation, i, 2 * total,
-                                          f"preparing {total} examples of {n_classes} classes")
-            try:
-                glyphs.append(self._normalized(path, size))
-                labels.append(label)
-            except (OSError, api.EmptyGlyphError, ValueError):
-                bad += 1
+        n_classes = len(set(labels))
         if len(set(labels)) < 2:
             self._classifier = None
             self.fitFailed.emit(generation, "The class set needs at least two classes with "
@@ -168,6 +157,89 @@ class RecognizerWorker(QObject):
         except (ValueError, RuntimeError) as exc:
             self._classifier = None
             self.fitFailed.emit(generation, f"fitting the class set failed: {exc}")
+            return
+        self.fitted.emit(generation, len(self._classifier.classes), time.perf_counter() - t0)
+
+    def _prepared(self, generation: int, examples: list[tuple[str, Path]], cancel
+                  ) -> tuple[list[np.ndarray], list[str]] | None:
+        """The examples' normalised glyphs and labels (unreadable files skipped), with
+        progress; None when cancelled."""
+        api = self._api()
+        size = self._model.info.image_size
+        glyphs, labels = [], []
+        total = len(examples)
+        n_classes = len({label for label, _ in examples})
+        last_report = 0.0
+        for i, (label, path) in enumerate(examples):
+            if i % 32 == 0:
+                if cancel():
+                    return None
+                now = time.perf_counter()
+                if now - last_report > 0.1:  # a few updates a second, not one per glyph
+                    last_report = now
+                    self.fitProgress.emit(generation, i, 2 * total,
+                                          f"preparing {total} examples of {n_classes} classes")
+            try:
+                glyphs.append(self._normalized(path, size))
+                labels.append(label)
+            except (OSError, api.EmptyGlyphError, ValueError):
+                pass
+        return glyphs, labels
+
+    @Slot()
+    def load_vocabulary(self) -> None:
+        """The Nôm lookup's code points and the fonts missing to render them."""
+        api = self._api()
+        try:
+            vocab = api.nom_vocabulary()
+        except api.DataError as exc:
+            self.vocabularyLoaded.emit([], [], str(exc))
+            return
+        self.vocabularyLoaded.emit(vocab, api.missing_nom_fonts(), "")
+
+    @Slot(int, object, object)
+    def fit_lookup(self, generation: int, examples: list[tuple[str, Path]],
+                   cache_dir: Path) -> None:
+        """The whole Nôm vocabulary as the class set: font renderings (made and embedded
+        once, cached in ``cache_dir``) plus the user's examples, labelled with their
+        characters. Progress, cancellation and answers as :meth:`fit`."""
+
+        def cancel() -> bool:
+            return self.closing or self.wanted_fit != generation
+
+        if cancel():
+            return
+        if self._model is None:
+            self.fitFailed.emit(generation, "no model is loaded")
+            return
+        api = self._api()
+        t0 = time.perf_counter()
+        prepared = self._prepared(generation, examples, cancel) if examples else ([], [])
+        if prepared is None:
+            return
+        glyphs, labels = prepared
+        steps = 1000
+
+        def progress(fraction: float, text: str) -> None:
+            self.fitProgress.emit(generation, round(steps * min(max(fraction, 0.0), 1.0)),
+                                  steps, f"Nôm lookup: {text}")
+
+        progress(0.0, "loading the font renderings")
+        try:
+            self._classifier = self._model.fit_lookup(glyphs, labels, cache_dir=cache_dir,
+                                                      progress=progress, cancel=cancel)
+        except api.Cancelled:
+            return
+        except api.DataError as exc:  # no font at all: nothing to name the glyph with
+            self._classifier = None
+            self.fitFailed.emit(generation, f"The Nôm lookup cannot be built: {exc}")
+            return
+        except (ValueError, RuntimeError, NotImplementedError, AttributeError, OSError,
+                KeyError) as exc:
+            self._classifier = None
+            self.fitFailed.emit(generation, "The Nôm lookup could not be fitted with this "
+                                f"model ({exc}); it needs a cosine or ProtoNet model such "
+                                "as lookup-nom.pt or protonet-nom.pt (Model menu).")
             return
         self.fitted.emit(generation, len(self._classifier.classes), time.perf_counter() - t0)
 
@@ -227,6 +299,8 @@ class Recognizer(QObject):
     _fit = Signal(int, object)
     _predict = Signal(int, object, int)
     _propose = Signal(int, object, int)
+    _loadVocabulary = Signal()
+    _fitLookup = Signal(int, object, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -239,6 +313,8 @@ class Recognizer(QObject):
         self._fit.connect(self.worker.fit)
         self._predict.connect(self.worker.predict)
         self._propose.connect(self.worker.propose)
+        self._loadVocabulary.connect(self.worker.load_vocabulary)
+        self._fitLookup.connect(self.worker.fit_lookup)
         self.thread.start()
         self._request = 0
         self.fit_generation = 0
@@ -259,6 +335,17 @@ class Recognizer(QObject):
         self._cancel_fit()
         self._fit.emit(self.fit_generation, examples)
         return self.fit_generation
+
+    def fit_lookup(self, examples: list[tuple[str, Path]], cache_dir: Path) -> int:
+        """Fit the Nôm lookup (see :meth:`RecognizerWorker.fit_lookup`); any fit still
+        running or queued is dropped."""
+        self._cancel_fit()
+        self._fitLookup.emit(self.fit_generation, examples, Path(cache_dir))
+        return self.fit_generation
+
+    def load_vocabulary(self) -> None:
+        """Answered by the worker's ``vocabularyLoaded``."""
+        self._loadVocabulary.emit()
 
     @property
     def latest_request(self) -> int:

@@ -110,7 +110,10 @@ def test_every_button_and_action_of_the_main_window(make_window, qtbot, cancel_d
     before = sorted(c.name for c in w.classset.classes)
     # Empty canvas first, then with a drawing and a highlighted class: the same presses
     # must do nothing harmful either way.
-    pressed = press_everything(qtbot, w, skip=("Quit",))
+    # The built-in Nôm lookup replaces the class set (and renders 13,000 code points):
+    # test_lookup.py presses every button with it open.
+    lookup = "Open Nôm: all code points (built in)"
+    pressed = press_everything(qtbot, w, skip=("Quit", lookup))
     assert len(pressed) > 40 and "dialog" in cancel_dialogs.asked
     _idle(qtbot, w)
     QApplication.clipboard().clear()
@@ -119,7 +122,7 @@ def test_every_button_and_action_of_the_main_window(make_window, qtbot, cancel_d
     qtbot.mouseClick(w.class_list.viewport(), Qt.LeftButton,
                      pos=w.class_list.visualItemRect(item).center())
     assert w.add_example_button.isEnabled()
-    press_everything(qtbot, w, skip=("Quit",))
+    press_everything(qtbot, w, skip=("Quit", lookup))
     _idle(qtbot, w)
     # Cancelled dialogs changed nothing but what the buttons do without asking (teach,
     # add glyph, undo/redo): the classes are the same ones.
