@@ -13,6 +13,11 @@
   model file load, fit to 20 and to 1,000 classes (2 examples each), and predict (one
   glyph's top 5 against the 1,000 classes); medians of --repeats runs. This is the work
   the app's worker thread does; the GUI thread never waits on it.
+* lookup (the built-in "Nôm: all code points" set, with lookup-nom.pt when present, else
+  protonet-nom.pt): through ``trainer.api``, the first fit (fonts rendered and embedded;
+  skipped when --lookup-cache already holds them), a fit from the cache, and predicting
+  one glyph's 30 candidates among the whole vocabulary; then in the window, stroke
+  released -> candidates shown with the lookup open (median of --strokes strokes).
 """
 
 from __future__ import annotations
@@ -170,6 +175,98 @@ def facade_timings(data_root: Path | None, repeats: int) -> list[dict]:
     return rows
 
 
+def lookup_model_path() -> Path:
+    from nomgui.lookupset import LOOKUP_MODELS
+
+    for name in LOOKUP_MODELS:
+        if (REPO / "resources" / "models" / name).is_file():
+            return REPO / "resources" / "models" / name
+    raise SystemExit("no lookup model in resources/models")
+
+
+def lookup_facade(cache: Path, repeats: int) -> dict:
+    import torch
+    from PIL import Image, ImageDraw, ImageFont
+
+    from trainer.api import load_model, nom_vocabulary, normalize_glyph
+
+    path = lookup_model_path()
+    model = load_model(path)
+    t = time.perf_counter()
+    fitted = model.fit_lookup(cache_dir=cache)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    fitted = model.fit_lookup(cache_dir=cache)
+    again = time.perf_counter() - t
+    vocab = nom_vocabulary()
+    font = ImageFont.truetype("/usr/share/fonts/truetype/hanazono/HanaMinB.ttf", 90)
+    probes = []
+    for _cp, ch in vocab[1000:1000 + 20]:  # a drawing-sized rendering of some characters
+        img = Image.new("L", (128, 128), 255)
+        ImageDraw.Draw(img).text((14, 10), ch, fill=0, font=font)
+        try:
+            probes.append(normalize_glyph(img, model.info.image_size,
+                                          clean_print=model.info.clean_print))
+        except ValueError:
+            continue  # not in this font
+    fitted.assess(probes[0], 30)  # warm-up
+    times = []
+    for i in range(max(repeats, 1) * 20):
+        t = time.perf_counter()
+        fitted.assess(probes[i % len(probes)], 30)
+        times.append(time.perf_counter() - t)
+    return {"model": path.name, "classes": len(fitted.classes),
+            "first_fit_s": round(first, 1), "fit_from_cache_s": round(again, 2),
+            "predict_30_of_all_ms_median": round(1000 * statistics.median(times), 2),
+            "threads": torch.get_num_threads()}
+
+
+def lookup_strokes(cache: Path, strokes: int) -> dict:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from nomgui.app import RESOURCES
+    from nomgui.lookupset import LookupSet, lookup_folder
+    from nomgui.mainwindow import MainWindow
+    from tests.gui.conftest import draw_stroke, line
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "data" / "cache").mkdir(parents=True)
+    (tmp / "data" / "cache" / "lookup").symlink_to(cache.resolve())
+    settings = QSettings(str(tmp / "s.ini"), QSettings.IniFormat)
+    settings.setValue("classset/folder", str(lookup_folder(tmp / "data")))
+    settings.setValue("lookup/model", str(lookup_model_path()))
+    t0 = time.perf_counter()
+    w = MainWindow(tmp / "data", RESOURCES, settings)
+    w.show()
+
+    def wait(cond, timeout=900.0) -> None:
+        end = time.perf_counter() + timeout
+        while not cond():
+            app.processEvents()
+            time.sleep(0.001)
+            if time.perf_counter() > end:
+                raise TimeoutError
+
+    wait(lambda: isinstance(w.classset, LookupSet) and w.fitted and w.model is not None
+         and w.model.path == lookup_model_path())
+    ready = time.perf_counter() - t0
+    times = []
+    rng = __import__("random").Random(0)
+    for _ in range(strokes):
+        w.canvas.clear()
+        w.last_latency = None
+        x0, y0, x1, y1 = (rng.uniform(30, 220) for _ in range(4))
+        draw_stroke(w.canvas, line(x0, y0, x1, y1))
+        wait(lambda: w.last_latency is not None)
+        assert len(w.candidates.labels) == 10
+        times.append(w.last_latency)
+    w.close()
+    return {"classes": len(w.classset.classes), "launch_to_fitted_from_cache_s": round(ready, 2),
+            "stroke_to_candidates_ms_median": round(1000 * statistics.median(times), 1)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", type=Path)
@@ -177,7 +274,10 @@ def main() -> None:
     p.add_argument("--strokes", type=int, default=20)
     p.add_argument("--repeats", type=int, default=5, help="facade timings: runs per figure")
     p.add_argument("--parts", nargs="+", default=["launch", "strokes", "facade"],
-                   choices=["launch", "strokes", "facade"], help="what to measure")
+                   choices=["launch", "strokes", "facade", "lookup"], help="what to measure")
+    p.add_argument("--lookup-cache", type=Path,
+                   default=Path(tempfile.gettempdir()) / "nomgui-bench-lookup",
+                   help="lookup: where the font renderings and embeddings are cached")
     p.add_argument("--child-launch", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child_launch is not None:
@@ -198,6 +298,9 @@ def main() -> None:
                                 for n in (20, 1000)]
     if "facade" in args.parts:
         result["facade"] = facade_timings(args.data_root, args.repeats)
+    if "lookup" in args.parts:
+        result["lookup"] = lookup_facade(args.lookup_cache, args.repeats)
+        result["lookup"].update(lookup_strokes(args.lookup_cache, args.strokes))
     print(json.dumps(result, indent=2))
 
 

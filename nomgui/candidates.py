@@ -58,7 +58,7 @@ class CandidateTable(QTableWidget):
         if on == self.lookup:
             return
         self.lookup = on
-        self._scale = 3.0 if on else 1.8
+        self._scale = 2.6 if on else 1.8
         big = QFont(self.font())
         big.setPointSizeF(big.pointSizeF() * self._scale)
         for i in range(self.rowCount()):
@@ -107,7 +107,9 @@ class CandidateTable(QTableWidget):
         for i, (label, prob) in enumerate(top):
             self.item(i, 1).setText(chars.get(label, ""))
             said = readings.of(chars.get(label, "")) if readings else []
-            self.item(i, 2).setText(f"{label}  ·  {', '.join(said)}" if said else label)
+            # The lookup's label is the character itself, shown large beside: its code point.
+            name = f"U+{ord(label):04X}" if self.lookup and len(label) == 1 else label
+            self.item(i, 2).setText(f"{name}  ·  {', '.join(said)}" if said else name)
             bar = self.cellWidget(i, 3)
             bar.setValue(round(prob * 1000))
             bar.setFormat(f"{100 * prob:.1f}%")

@@ -226,7 +226,7 @@ class MainWindow(QMainWindow):
         self.classset_title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         right = QWidget()
-        rv = QVBoxLayout(right)
+        rv = self._right_layout = QVBoxLayout(right)
         rv.addWidget(QLabel("Candidates"))
         rv.addWidget(self.message)
         self.none_of_these = QLabel(
@@ -414,8 +414,9 @@ class MainWindow(QMainWindow):
         self.more_button.clicked.connect(lambda: self.show_more_candidates())
         self.lookup_panel.charClicked.connect(self.append_text)
         self.lookup_panel.copied.connect(
-            lambda text: self.statusBar().showMessage(f"copied the transcription ({len(text)} "
-                                                      "characters)", 3000))
+            lambda text: self.statusBar().showMessage(
+                f"copied the transcription: {text if len(text) <= 24 else text[:23] + '…'}",
+                3000))
         self.vocab_hits.clicked.connect(self._copy_vocabulary_hit)
         self.teach_button.clicked.connect(lambda: self.teach_highlighted())
         self.new_class_button.clicked.connect(lambda: self.new_class_from_glyph())
@@ -779,7 +780,7 @@ class MainWindow(QMainWindow):
             self.class_list.scrollToItem(self.class_list.currentItem())
         self._filter_classes(self.find_box.text())
         n_examples = sum(len(c.examples) for c in cs.classes)
-        self.class_status.setText(f"{len(cs.classes)} classes, {n_examples} examples")
+        self.class_status.setText(f"{len(cs.classes):,} classes, {n_examples:,} examples")
         self._show_examples()
         self._update_edit_buttons()
 
@@ -803,6 +804,10 @@ class MainWindow(QMainWindow):
             cls = self.classset.get(item.data(Qt.UserRole))
             item.setHidden(not match(cls.name, cls.char))
         self.class_list.setUpdatesEnabled(True)
+        if isinstance(self.classset, LookupSet):  # searching: the found characters get room
+            searching = bool(text.strip())
+            self._right_layout.setStretchFactor(self.candidates, 2 if searching else 6)
+            self._right_layout.setStretchFactor(self.class_list, 6 if searching else 2)
         self._show_vocabulary_hits(text)
         self._update_edit_buttons()
 
@@ -851,6 +856,9 @@ class MainWindow(QMainWindow):
     def _show_examples(self) -> None:
         self.example_list.clear()
         cid = self._selected_class_id()
+        # The lookup's code points mostly have no example of the user's: no empty strip.
+        self.example_list.setVisible(not isinstance(self.classset, LookupSet) or (
+            cid is not None and bool(self.classset.get(cid).examples)))
         if self.classset is None or cid is None:
             return
         cls = self.classset.get(cid)
@@ -1352,6 +1360,14 @@ class MainWindow(QMainWindow):
         self.candidates.set_lookup(on)
         self.new_class_button.setEnabled(not on)
         self.class_list.setUniformItemSizes(on)
+        # The lookup's answer is read among 10 candidates: they get the room; the list
+        # of 13,000 code points is for finding one by its reading.
+        self._right_layout.setStretchFactor(self.candidates, 6 if on else 2)
+        self._right_layout.setStretchFactor(self.class_list, 2 if on else 3)
+        font = QFont(self.candidates.font())
+        if on:  # the characters are what the user reads in this list
+            font.setPointSizeF(font.pointSizeF() * 1.5)
+        self.class_list.setFont(font)
         self.class_list.setToolTip(
             "Every Nôm code point; find one by its reading (Ctrl+F) to copy it (Ctrl+C) or "
             "add the glyph to it" if on else "Your classes. F2 renames, Delete removes a class.")

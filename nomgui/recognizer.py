@@ -222,7 +222,7 @@ class RecognizerWorker(QObject):
 
         def progress(fraction: float, text: str) -> None:
             self.fitProgress.emit(generation, round(steps * min(max(fraction, 0.0), 1.0)),
-                                  steps, f"Nôm lookup: {text}")
+                                  steps, f"Nôm lookup: {text} ({fraction:.0%})")
 
         progress(0.0, "loading the font renderings")
         try:

@@ -104,7 +104,7 @@ def test_lookup_user_path(make_window, qtbot, monkeypatch, tmp_path, tiny_vocab,
     row = labels.index(SKY)
     assert w.candidates.item(row, 1).text() == SKY
     assert "giời" in w.candidates.item(row, 2).text()  # its quốc ngữ reading
-    assert w.candidates.item(row, 1).font().pointSizeF() > 2.5 * w.font().pointSizeF()
+    assert w.candidates.item(row, 1).font().pointSizeF() > 2.2 * w.font().pointSizeF()
 
     # More: 10 -> 20 -> 30, then no more.
     assert w.more_button.isEnabled() and "11–20" in w.more_button.text()
