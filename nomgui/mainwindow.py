@@ -60,7 +60,7 @@ from nomgui.lookupset import (
     lookup_folder,
 )
 from nomgui.lookupui import CharStrip, LookupPanel
-from nomgui.readings import Readings
+from nomgui.readings import Readings, fold
 from nomgui.recognizer import ModelSummary, Recognizer
 from nomgui.screenfit import available, resize_to_fit
 from nomgui.theme import THEMES, apply_theme
@@ -111,6 +111,9 @@ class MainWindow(QMainWindow):
         self.answered_request = 0  # the newest recognition request answered (or failed)
         self._icons: dict[tuple[Path, int], QIcon] = {}
         self._chars: dict[str, str] = {}  # label -> character of the open class set
+        # The class list's rows: (item, name, char, folded name), and row by class id.
+        self._rows: list[tuple[QListWidgetItem, str, str, str]] = []
+        self._row_of: dict[str, int] = {}
         # The Nôm lookup: its vocabulary [(code point, char)] once the worker has read it,
         # the fonts missing to render it, and its candidates beyond the ones shown.
         self.lookup_vocab: list[tuple[str, str]] | None = None
@@ -757,18 +760,14 @@ class MainWindow(QMainWindow):
             return
         self.classset_title.setText(f"Class set: {cs.name}")
         self._chars = {c.label: c.char for c in cs.classes}
-        lookup = isinstance(cs, LookupSet)
+        self._rows, self._row_of = [], {}
         self.class_list.setUpdatesEnabled(False)  # 13,000 rows for the lookup
         for c in cs.classes:
-            said = self.readings.of(c.char)
-            reading = f"  ·  {', '.join(said[:3])}" if said else ""
-            label = f"{c.char}  {c.id}" if lookup else c.label
-            item = QListWidgetItem(f"{label}{reading}   ({len(c.examples)})")
+            item = QListWidgetItem()
             item.setData(Qt.UserRole, c.id)
-            if c.examples:
-                icon = self._icon(cs.example_path(c.id, c.examples[0]), 40)
-                if icon is not None:
-                    item.setIcon(icon)
+            self._set_class_item(item, c)
+            self._row_of[c.id] = len(self._rows)
+            self._rows.append((item, c.name, c.char, fold(c.name)))
             self.class_list.addItem(item)
             if c.id == current:
                 self.class_list.setCurrentItem(item)
@@ -783,6 +782,32 @@ class MainWindow(QMainWindow):
         self.class_status.setText(f"{len(cs.classes):,} classes, {n_examples:,} examples")
         self._show_examples()
         self._update_edit_buttons()
+
+    def _set_class_item(self, item: QListWidgetItem, c) -> None:
+        """A class's row: label (the lookup: character and code point), readings, number
+        of examples, and the first example as its icon."""
+        said = self.readings.of(c.char)
+        reading = f"  ·  {', '.join(said[:3])}" if said else ""
+        label = f"{c.char}  {c.id}" if isinstance(self.classset, LookupSet) else c.label
+        item.setText(f"{label}{reading}   ({len(c.examples)})")
+        icon = (self._icon(self.classset.example_path(c.id, c.examples[0]), 40)
+                if c.examples else None)
+        item.setIcon(icon if icon is not None else QIcon())
+
+    def _class_row_changed(self, cid: str) -> None:
+        """The lookup after a teach, an added or removed example, or their undo: only that
+        code point's row changes (rebuilding 13,000 rows took a third of a second)."""
+        cls = self.classset.get(cid)
+        item = self._rows[self._row_of[cid]][0]
+        self._set_class_item(item, cls)
+        self.class_list.setCurrentItem(item)
+        self.class_list.scrollToItem(item)
+        n_examples = sum(len(c.examples) for c in self.classset.classes)
+        self.class_status.setText(f"{len(self.classset.classes):,} classes, "
+                                  f"{n_examples:,} examples")
+        self._show_examples()
+        self._update_edit_buttons()
+        self._update_lookup_title()
 
     def _icon(self, path: Path, size: int) -> QIcon | None:
         """Thumbnail of an example file; cached, since example files never change."""
@@ -799,10 +824,10 @@ class MainWindow(QMainWindow):
             return
         match = self.readings.matcher(text)
         self.class_list.setUpdatesEnabled(False)
-        for i in range(self.class_list.count()):
-            item = self.class_list.item(i)
-            cls = self.classset.get(item.data(Qt.UserRole))
-            item.setHidden(not match(cls.name, cls.char))
+        for item, name, char, folded in self._rows:
+            hide = not match(name, char, folded)
+            if item.isHidden() != hide:  # most rows keep their state from key to key
+                item.setHidden(hide)
         self.class_list.setUpdatesEnabled(True)
         if isinstance(self.classset, LookupSet):  # searching: the found characters get room
             searching = bool(text.strip())
@@ -986,7 +1011,10 @@ class MainWindow(QMainWindow):
     # Every edit is done first (a failure is a message and changes nothing), then pushed
     # as an undoable command that knows how to take it back, files included.
     def _class_changed(self, select: str | None) -> None:
-        self._reload_class_list(select)
+        if isinstance(self.classset, LookupSet) and select in self._row_of:
+            self._class_row_changed(select)  # its classes never change, only examples
+        else:
+            self._reload_class_list(select)
         self.schedule_refit()
 
     def _push(self, command_type, *args, **kwargs) -> None:

@@ -62,16 +62,16 @@ class Readings:
         name, or one of its character's readings?"""
         return self.matcher(query)(name, char)
 
-    def matcher(self, query: str) -> Callable[[str, str], bool]:
+    def matcher(self, query: str) -> Callable[..., bool]:
         """:meth:`matches` for one query, prepared once (a list of 13,000 classes is
-        filtered at every key)."""
+        filtered at every key): ``match(name, char, folded_name=None)``."""
         q = query.strip()
         if not q:
-            return lambda name, char: True
+            return lambda name, char, folded_name=None: True
         folded, chars = fold(q), self.chars_for(q)
 
-        def match(name: str, char: str) -> bool:
+        def match(name: str, char: str, folded_name: str | None = None) -> bool:
             if char and (q == char or char in chars):
                 return True
-            return folded in fold(name)
+            return folded in (fold(name) if folded_name is None else folded_name)
         return match

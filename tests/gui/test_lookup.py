@@ -11,6 +11,7 @@ fonts-hanazono and fonts-babelstone-han); no data outside the repository.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,9 @@ def test_teaching_the_lookup_joins_the_next_fit(make_window, qtbot, monkeypatch,
     cls = w.classset.find_by_name(target)
     assert len(cls.examples) == 1
     assert (lookup_folder(w.data_dir) / cls.id / cls.examples[0]).is_file()
+    row = w.class_list.currentItem()  # the taught code point, highlighted, its count shown
+    assert row.data(Qt.UserRole) == cls.id and row.text().endswith("(1)")
+    assert w.example_list.isVisible() and w.example_list.count() == 1
     qtbot.waitUntil(lambda: len(calls) > n_calls and w.fitted, timeout=60000)
     assert calls[-1] == [target]  # the example joins its character's renderings
     # Stored in the data folder: the lookup opened afresh still has it.
@@ -272,3 +276,44 @@ def test_every_button_and_action_with_the_lookup_open(make_window, qtbot, monkey
     qtbot.waitUntil(lambda: w.model is not None and (w.fitted or w.message.isVisible()),
                     timeout=60000)
     assert isinstance(w.classset, LookupSet) and w.class_list.count() == 300
+
+
+def test_a_newer_request_cancels_the_lookup_fit(make_window, qtbot, monkeypatch, tiny_vocab,
+                                                dialogs):
+    """Opening another set while the lookup still renders its fonts drops that fit at its
+    next step; the other set is fitted and answers."""
+    from trainer import api
+
+    outcomes: list[str] = []
+    real = api.Model.fit_lookup
+
+    def spy(self, glyphs=(), labels=(), **kw):
+        try:
+            out = real(self, glyphs, labels, **kw)
+        except api.Cancelled:
+            outcomes.append("cancelled")
+            raise
+        outcomes.append("fitted")
+        return out
+
+    monkeypatch.setattr(api.Model, "fit_lookup", spy)
+    from trainer.data import nom_lookup
+
+    render = nom_lookup.clean_rendering
+
+    def slow(*a, **k):  # a slow machine: the fit is still rendering when the user moves on
+        time.sleep(0.005)
+        return render(*a, **k)
+
+    monkeypatch.setattr(nom_lookup, "clean_rendering", slow)
+    w = make_window()
+    digits = w.classset.folder
+    menu_action(w, OPEN).trigger()
+    qtbot.waitUntil(lambda: isinstance(w.classset, LookupSet) and w.fit_progress.isVisible(),
+                    timeout=60000)
+    w._open_folder(digits)  # as File > Open class set does
+    qtbot.waitUntil(lambda: outcomes == ["cancelled"], timeout=60000)
+    qtbot.waitUntil(lambda: w.fitted, timeout=60000)
+    assert not isinstance(w.classset, LookupSet) and not w.lookup_panel.isVisible()
+    draw_stroke(w.canvas, line(128, 30, 128, 226))
+    qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=30000)  # digits: top 5
