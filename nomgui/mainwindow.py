@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.missing_fonts: list[str] = []
         self._open_lookup_when_loaded = False
         self._top_all: list[tuple[str, float]] = []
+        self._fit_error = ""  # why the latest fit failed, if it did
         self._top_shown = 0
         self.lookup_notes = LookupNotes.load(self.data_dir / "lookup" / "notes.json")
 
@@ -899,6 +900,7 @@ class MainWindow(QMainWindow):
 
     def schedule_refit(self) -> None:
         self.fitted = False
+        self._fit_error = ""
         self.refit_timer.start()
 
     def _refit(self) -> None:
@@ -935,6 +937,7 @@ class MainWindow(QMainWindow):
 
     def _on_fit_failed(self, generation: int, text: str) -> None:
         if self._current_fit(generation):
+            self._fit_error = text
             self.fit_progress.hide()
             self.statusBar().clearMessage()
             self.fitted = False
@@ -1289,6 +1292,10 @@ class MainWindow(QMainWindow):
             return
         self._clear_candidates()
         self._stroke_time = 0.0
+        if isinstance(self.classset, LookupSet) and not self.fitted:
+            # Not "needs two classes": the lookup is still being made, or cannot be.
+            text = self._fit_error or ("The Nôm lookup is still being prepared (progress in "
+                                       "the status bar); the glyph is named when it is ready.")
         self.show_message(text)
 
     def _clear_candidates(self) -> None:

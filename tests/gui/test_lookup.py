@@ -239,9 +239,10 @@ def test_missing_fonts_are_named_and_no_font_is_no_crash(make_window, qtbot, mon
     assert w.lookup_panel.fonts.isVisible()
     assert "apt-get install fonts-hanazono" in w.lookup_panel.fonts.text()
     assert not w.fitted
+    before = w.answered_request
     draw_stroke(w.canvas, line(60, 60, 200, 200))  # recognising says why, no crash
-    qtbot.waitUntil(lambda: w.message.isVisible(), timeout=10000)
-    assert not w.candidates.labels
+    qtbot.waitUntil(lambda: w.answered_request > before, timeout=10000)
+    assert "cannot be built" in w.message.text() and not w.candidates.labels
 
 
 def test_notes_survive_a_damaged_file(tmp_path):
