@@ -29,7 +29,8 @@ from trainer.learners import LEARNERS, Cancel, Cancelled, Classifier, Learner
 
 __all__ = [
     "LEARNERS", "Cancelled", "DataError", "EmptyGlyphError", "FittedClassifier", "Model",
-    "ModelFileError", "ModelInfo", "load_model", "model_info", "normalize_glyph",
+    "ModelFileError", "ModelInfo", "load_model", "missing_nom_fonts", "model_info",
+    "nom_vocabulary", "normalize_glyph",
 ]
 
 Progress = Callable[[float, str], None]
@@ -185,6 +186,102 @@ class Model:
         temperature, threshold = for_classes(self.info.metrics.get("calibration"), len(classes))
         return FittedClassifier(classify, classes, size, self.device, self.info.clean_print,
                                 temperature, threshold)
+
+
+    def fit_lookup(self, glyphs: Sequence[np.ndarray] = (), labels: Sequence[str] = (), *,
+                   cache_dir: Path | None = None, progress: Progress | None = None,
+                   cancel: Cancel | None = None) -> FittedClassifier:
+        """The whole Nôm vocabulary as one class set (classes are the characters): clean
+        renderings in every installed font that covers each code point, plus the user's
+        own examples (``glyphs``, labelled with characters), which join the renderings of
+        their character (or make a class of their own). Only for models whose classes are
+        means of embeddings (``cosine``, ``protonet``).
+
+        The renderings and their embeddings by this model file are cached in
+        ``cache_dir``: the first call renders and embeds some 60,000 images (tens of
+        seconds on two cores, with ``progress``); later calls load them."""
+        from trainer.data.nom_lookup import load_vocabulary, render_support
+        from trainer.lookup import embed_images
+
+        size = self.info.image_size
+        vocab = load_vocabulary()
+
+        def part(lo: float, hi: float) -> Progress | None:
+            if progress is None:
+                return None
+            return lambda f, msg: progress(lo + (hi - lo) * f, msg)
+
+        support = render_support(vocab, size, cache_dir=cache_dir, progress=part(0, 0.5),
+                                 cancel=cancel)
+        emb = _cached_embeddings(self, support, cache_dir, part(0.5, 1.0), cancel)
+        char_of = dict(zip(vocab.codepoints, vocab.chars, strict=True))
+        classes = [char_of[cp] for cp in support.class_names]
+        index = {c: i for i, c in enumerate(classes)}
+        for lab in labels:
+            if lab not in index:
+                index[lab] = len(classes)
+                classes.append(lab)
+        y = support.labels.to(self.device)
+        if len(glyphs):
+            own = embed_images(self.learner, torch.from_numpy(np.stack(list(glyphs))),
+                               self.device, cancel=cancel)
+            emb = torch.cat([emb, own])
+            y = torch.cat([y, torch.tensor([index[lab] for lab in labels], device=self.device)])
+        with torch.no_grad():
+            classify = self.learner.adapt_embedded(emb, y, len(classes))
+        if progress is not None:
+            progress(1.0, "fitted")
+        temperature, threshold = for_classes(self.info.metrics.get("calibration"), len(classes))
+        return FittedClassifier(classify, classes, size, self.device, self.info.clean_print,
+                                temperature, threshold)
+
+
+def _cached_embeddings(model: Model, support: Any, cache_dir: Path | None,
+                       progress: Progress | None, cancel: Cancel | None) -> torch.Tensor:
+    """Embeddings (M, D) of the support renderings by this model file, cached by the
+    file's content hash and the renderings' (a retrained model never reuses them)."""
+    import hashlib
+
+    from trainer.lookup import embed_images
+
+    path = None
+    if cache_dir is not None:
+        h = hashlib.sha256(model.info.path.read_bytes())
+        h.update(support.images.numpy().tobytes())
+        path = Path(cache_dir) / f"lookup-embeddings-{h.hexdigest()[:20]}.pt"
+        try:
+            emb = torch.load(path, weights_only=True)
+            if emb.shape[0] == support.labels.numel():
+                return emb.to(model.device)
+        except (OSError, RuntimeError, EOFError, ValueError):
+            pass  # missing or damaged: embed again
+    emb = embed_images(model.learner, support.images, model.device, cancel=cancel,
+                       progress=progress)
+    if path is not None:
+        from trainer.data.sources import atomic_torch_save
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(emb.cpu(), path)
+    return emb
+
+
+def nom_vocabulary() -> list[tuple[str, str]]:
+    """(code point, character) of every code point the Nôm lookup names."""
+    from trainer.data.nom_lookup import load_vocabulary
+
+    vocab = load_vocabulary()
+    return list(zip(vocab.codepoints, vocab.chars, strict=True))
+
+
+def missing_nom_fonts() -> list[str]:
+    """A line per Nôm font that is not installed, naming its Debian package (empty when
+    all are); with none installed the lookup cannot render at all."""
+    from trainer.data.nom_lookup import font_report
+
+    try:
+        return font_report()[1]
+    except DataError as exc:
+        return [str(exc)]
 
 
 def load_model(path: str | Path, device: str = "cpu") -> Model:

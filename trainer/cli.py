@@ -62,6 +62,8 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
                         "from where it stood down to 0 at the new --steps (without it, a "
                         "larger --steps re-stretches the schedule: a warm restart)")
     p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--hidden", type=int, default=64,
+                   help="backbone channels per block (the papers' Conv4: 64)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
     p.add_argument("--val-every", type=int, default=500)
@@ -95,6 +97,11 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
         m.add_argument("--eval-inner-steps", type=int)
         m.add_argument("--learn-inner-lr", action="store_true")
     else:
+        p.add_argument("--algo", default="transfer",
+                       choices=[n for n, c in LEARNERS.items()
+                                if c.batch_kind == "classification"],
+                       help="transfer: linear head (Chen et al.'s Baseline); cosine: "
+                            "normalised head, new classes by their mean (Baseline++)")
         p.add_argument("--batch", type=int, default=128, help="images per step")
         p.add_argument("--finetune-steps", type=int)
         p.add_argument("--finetune-lr", type=float)
@@ -130,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of episodes, one task over every class of the split part: each class's "
         "images are shuffled (--seed) into training, validation and test images")
     w.add_argument("--all-classes", action="store_true")
+    lk = p.add_argument_group(
+        "Nôm lookup: real crops of --part's characters (--dataset nom, --split seed or "
+        "nom-only) named among every vocabulary code point, each represented by clean "
+        "renderings in every installed font that covers it")
+    lk.add_argument("--lookup", action="store_true")
     w.add_argument("--train-per-class", type=int, default=10)
     w.add_argument("--val-per-class", type=int, default=4)
     p.add_argument("--min-images", type=int,
@@ -165,8 +177,9 @@ def _hparams(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.command == "pretrain":
-        algo = "transfer"
-        hp = _hparams(args, ["finetune_steps", "finetune_lr", "finetune_backbone"])
+        algo = args.algo
+        hp = (_hparams(args, ["finetune_steps", "finetune_lr", "finetune_backbone"])
+              if algo == "transfer" else {})
         episodic: dict[str, Any] = {}
     else:
         algo = args.algo
@@ -176,6 +189,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                     "val_episodes": args.val_episodes, "rotations": args.rotations}
     return TrainConfig(
         algo=algo, dataset=args.dataset, split=args.split, image_size=args.image_size,
+        hidden=args.hidden,
         batch=args.batch, steps=args.steps, lr=args.lr, schedule=args.schedule,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, affine=args.affine,
         seed=args.seed, hparams=hp, holdout_per_class=args.holdout_per_class,
@@ -332,6 +346,8 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
     learner, payload = ckpt.load_learner(args.model, device)
     _override_hparams(learner, payload, args)
     size = payload["learner"]["backbone"].get("image_size", 28)
+    if args.lookup:
+        return cmd_lookup(args, learner, payload, size, device)
     glyphs = load_dataset(args.dataset, args.data_root, size=size, cache_dir=args.cache_dir,
                           download=args.download)
     part = make_splits(glyphs, args.split).part(args.part)
@@ -362,6 +378,43 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
         ckpt.record_evaluation(args.model, {k: v for k, v in record.items() if k != "model"})
     print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
           f"{args.split}/{label}: {result}")
+    return 0
+
+
+def cmd_lookup(args: argparse.Namespace, learner: Any, payload: dict[str, Any], size: int,
+               device: torch.device) -> int:
+    """``evaluate --lookup``: see :mod:`trainer.lookup`."""
+    from trainer.data.nom_lookup import crop_parts, font_report, load_vocabulary, render_support
+    from trainer.lookup import lookup_accuracy
+
+    if args.dataset != "nom":
+        raise ValueError("--lookup names real crops of the Nôm crop set: use --dataset nom")
+    vocab = load_vocabulary()
+    fonts, missing = font_report()
+    for line in missing:
+        print(f"font not installed (its code points use the other fonts): {line}",
+              file=sys.stderr)
+    parts = dict(zip(("train", "val", "test"),
+                     crop_parts(args.data_root, size, args.split, cache_dir=args.cache_dir,
+                                vocab=vocab), strict=True))
+    queries = parts[args.part]
+    # The guard: no crop of a query character may have reached training (font renderings
+    # of every code point may, and do for a lookup model: that is the point of fonts).
+    check = check_classes(payload, queries, dataset=args.dataset)
+    label = part_label(check, part=args.part, dataset=args.dataset, split=args.split,
+                       allow_seen=args.allow_seen)
+    support = render_support(vocab, size, cache_dir=args.cache_dir)
+    result = lookup_accuracy(learner, support, queries, device=device, fonts=fonts)
+    record = {"model": str(args.model), "algo": payload["learner"]["algo"],
+              "dataset": args.dataset, "split": args.split, "part": label,
+              "protocol": "lookup", "way": result.classes, "shot": 1,
+              "mean": result.top["1"], "ci95": result.top_ci95["1"], **result.to_dict(),
+              "crops_seen_in_training": len(check.seen)}
+    if args.record:
+        ckpt.record_evaluation(args.model, {k: v for k, v in record.items() if k != "model"})
+    print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
+          f"{args.split}/{label}: {result}; crops of these characters in training: "
+          f"{len(check.seen)}")
     return 0
 
 

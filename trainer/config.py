@@ -15,6 +15,7 @@ class TrainConfig:
     dataset: str = "omniglot"
     split: str = "seed"
     image_size: int = 28
+    hidden: int = 64  # backbone channels (Conv4's 64 in the papers)
     way: int = 5  # episodes: N-way
     shot: int = 1  # K-shot
     query: int = 15  # Q queries per class
@@ -41,7 +42,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be cosine or constant, not {self.schedule!r}")
-        for name in ("way", "shot", "query", "batch", "steps", "image_size"):
+        for name in ("way", "shot", "query", "batch", "steps", "image_size", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.way < 2:

@@ -19,6 +19,7 @@ from trainer.calibrate import calibrate_model_file
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
+from trainer.data.nom_lookup import LookupSplits, load_vocabulary, lookup_splits, render_support
 from trainer.data.splits import Splits, make_splits, trained_parts
 from trainer.distributed import SINGLE, Dist
 from trainer.evaluate import (
@@ -28,7 +29,11 @@ from trainer.evaluate import (
     evaluate,
     held_out_accuracy,
 )
-from trainer.learners import Learner, create_learner
+from trainer.learners import LEARNERS, Learner, create_learner
+from trainer.lookup import lookup_accuracy
+
+LOOKUP_DATASET = "nom-lookup"
+LOOKUP_VAL_QUERIES = 2000  # validation crops ranked at each validation of a lookup run
 
 # Transfer pre-training validates on drawings it never trained on: of each pre-training
 # class, the first PRETRAIN_TRAIN_SAMPLES images train, the rest measure accuracy.
@@ -45,6 +50,11 @@ class DataOptions:
 
 def load_splits(cfg: TrainConfig, data: DataOptions,
                 progress: Callable[[float, str], None] | None = None) -> Splits:
+    if cfg.dataset == LOOKUP_DATASET:
+        # Renderings of the whole vocabulary + crops of the training characters; the
+        # validation and test parts are crops of characters never trained on as crops.
+        return lookup_splits(data.root, cfg.image_size, cache_dir=data.cache_dir,
+                             progress=progress)
     glyphs = load_dataset(cfg.dataset, data.root, size=cfg.image_size,
                           cache_dir=data.cache_dir, download=data.download, progress=progress)
     return make_splits(glyphs, cfg.split, seed=SPLIT_SEED,
@@ -60,10 +70,21 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
     batch = dist.per_rank(cfg.batch)
     generator = torch.Generator().manual_seed(dist.seed(cfg.seed))
     torch.manual_seed(cfg.seed)  # the learner's initial weights, the same on every rank
-    backbone = {"image_size": cfg.image_size}
-    if cfg.algo == "transfer":
+    backbone = {"image_size": cfg.image_size, "hidden": cfg.hidden}
+    if isinstance(splits, LookupSplits):
+        # A classifier over the whole vocabulary, chosen on the lookup of validation crops
+        # (a fixed subset, for speed) against clean renderings of every code point.
+        learner = create_learner(cfg.algo, backbone,
+                                 **{"num_classes": splits.train.num_classes, **cfg.hparams})
+        sampler = BatchSampler(splits.train, batch, generator=generator, affine=cfg.affine)
+        support = render_support(load_vocabulary(), cfg.image_size)
+
+        def validate(model: Learner) -> float:
+            return lookup_accuracy(model, support, splits.val, device=device,
+                                   limit=LOOKUP_VAL_QUERIES).mean
+    elif LEARNERS[cfg.algo].batch_kind == "classification":
         train_part, held_out = split_pretrain(splits.pretrain)
-        learner = create_learner("transfer", backbone,
+        learner = create_learner(cfg.algo, backbone,
                                  **{"num_classes": train_part.num_classes, **cfg.hparams})
         sampler: engine.Sampler = BatchSampler(train_part, batch, generator=generator,
                                                affine=cfg.affine)
@@ -86,9 +107,16 @@ def trained_on(cfg: TrainConfig, splits: Splits) -> dict:
     """What the run's model files say it was trained on (the seen-class guard's input):
     the parts of ``splits`` it trains and validates on, and the classes of the model it
     starts from (``--init-from``), which it has seen too."""
-    train, val = trained_parts(cfg.algo, splits)
     pretrained: list[str] = []
     note = None
+    if isinstance(splits, LookupSplits):
+        # Crops of the training characters only; validation crops chose the model.
+        train, val = splits.crop_train, splits.val.class_names
+        note = (f"font renderings of all {splits.train.num_classes} vocabulary code points "
+                "(test characters included, as print only); real crops only of the "
+                "train_classes")
+    else:
+        train, val = trained_parts(cfg.algo, splits)
     if cfg.init_from:
         try:
             source = ckpt.read(Path(cfg.init_from)).get("trained_on")

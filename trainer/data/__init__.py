@@ -16,11 +16,13 @@ DATASETS = {
     "omniglot": "Omniglot, 1,623 handwritten characters x 20 (torchvision download or zips)",
     "nom": "Chữ Nôm / Hán-Nôm woodblock crops, 4,261 characters x 5-20 (nom_woodblock_crops)",
     "nom-fonts": "Nôm code points rendered with Debian's free CJK fonts (nom_codepoints.tsv)",
+    "nom-lookup": "Nôm lookup training: woodblock-like renderings of every vocabulary code "
+                  "point + crops of the crop set's training characters (pretrain only)",
     "folder": "any folder or .zip of class folders of glyph images (--data-root)",
 }
 # Data sets of scanned print: their glyphs, and anything a model trained on them is shown,
 # go through trainer.glyphs.clean_print.
-CLEAN_PRINT = {"nom", "nom-fonts"}
+CLEAN_PRINT = {"nom", "nom-fonts", "nom-lookup"}
 
 __all__ = ["CLEAN_PRINT", "DATASETS", "DataError", "GlyphSet", "load_dataset",
            "preprocess_for"]
@@ -53,6 +55,10 @@ def _load(name: str, root: Path | None, *, size: int, cache_dir: Path | None,
         return load_nom(root, size, cache_dir=cache_dir, progress=progress)
     if name == "nom-fonts":
         return load_nom_fonts(root, size, cache_dir=cache_dir, progress=progress)
+    if name == "nom-lookup":
+        raise DataError("nom-lookup is a training set for `nomgui-train pretrain` (renderings "
+                        "of the whole vocabulary plus crops); evaluate a lookup model with "
+                        "`evaluate --lookup --dataset nom`")
     if name == "folder":
         if root is None:
             raise DataError("--dataset folder needs --data-root: a folder of class folders")

@@ -88,6 +88,18 @@ class GlyphSet:
             base += s.num_classes
         return GlyphSet(torch.cat(images), torch.cat(labels), names, groups)
 
+    @staticmethod
+    def merge(sets: list[GlyphSet]) -> GlyphSet:
+        """Images of sets that share one class list (same names, same order), as one set
+        sorted by class: e.g. font renderings and real crops of the same code points."""
+        names = sets[0].class_names
+        if any(s.class_names != names for s in sets):
+            raise ValueError("merge needs sets with the same class names in the same order")
+        labels = torch.cat([s.labels for s in sets])
+        order = torch.argsort(labels, stable=True)
+        return GlyphSet(torch.cat([s.images for s in sets])[order], labels[order], names,
+                        sets[0].groups)
+
     def to_state(self) -> dict:
         """A dict of tensors and strings that ``torch.load(weights_only=True)`` accepts."""
         return {"images": self.images, "labels": self.labels,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer.learners import maml, protomaml, protonet, transfer  # noqa: F401  (registers)
+from trainer.learners import cosine, maml, protomaml, protonet, transfer  # noqa: F401
 from trainer.learners.base import LEARNERS, Cancel, Cancelled, Classifier, Learner
 
 __all__ = ["LEARNERS", "Cancel", "Cancelled", "Classifier", "Learner", "create_learner"]

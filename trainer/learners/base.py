@@ -77,6 +77,14 @@ class Learner(nn.Module, ABC):
         ``cancel`` is polled between steps of an iterative adaptation (raises Cancelled),
         so an app can drop a long fit of a big class set when the user moves on."""
 
+    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int
+                       ) -> Classifier:
+        """A classifier from support *embeddings* (S, D) (``self.backbone``'s output), for
+        learners whose adaptation needs nothing else (class means): lets a caller embed a
+        large support set in chunks, or reuse embeddings it cached. Others raise
+        NotImplementedError (they adapt weights, so they need the images)."""
+        raise NotImplementedError(f"{self.name} adapts its weights to the support images")
+
     def episode_logits(self, episode: Episode) -> torch.Tensor:
         """Query logits (B, N*Q, N) for a batch of episodes, no outer graph. Subclasses
         vectorise this; the default adapts one task at a time."""

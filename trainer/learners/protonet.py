@@ -52,7 +52,11 @@ class ProtoNet(Learner):
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, way: int,
               cancel: Cancel | None = None) -> Classifier:
         check_cancel(cancel)
-        protos = prototypes(self.backbone(support_x), support_y, way)  # (N, D)
+        return self.adapt_embedded(self.backbone(support_x), support_y, way)
+
+    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int
+                       ) -> Classifier:
+        protos = prototypes(support_emb, support_y, way)  # (N, D)
 
         def classify(x: torch.Tensor) -> torch.Tensor:
             return -sq_distances(self.backbone(x), protos)

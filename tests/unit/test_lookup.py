@@ -1,0 +1,188 @@
+"""The Nôm lookup: vocabulary, renderings, the lookup protocol and its seen-crop guard, the
+cosine learner, and a lookup training run end to end on a small vocabulary.
+
+Crops are made here (woodblock-like renderings of vocabulary characters written as a crop
+set folder), so nothing needs ../shared; the fonts are the two .ci/run installs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import ImageFont
+
+from trainer import checkpoint as ckpt
+from trainer.cli import main as cli_main
+from trainer.data import nom_lookup
+from trainer.data.nom_fonts import CANVAS, installed_fonts
+from trainer.data.nom_lookup import (
+    clean_rendering,
+    load_vocabulary,
+    render_support,
+    woodblock_sample,
+)
+from trainer.learners import create_learner
+from trainer.learners.cosine import class_directions
+from trainer.lookup import lookup_accuracy, proportion_ci
+
+N_CLASSES = 60
+
+
+def test_vocabulary_covers_the_crop_set_and_every_entry_has_a_font():
+    vocab = load_vocabulary()
+    assert len(vocab) > 13_000
+    assert len(set(vocab.codepoints)) == len(vocab)
+    assert all(vocab.fonts), "a code point no font covers cannot be rendered"
+    assert sum(vocab.in_crops) > 4_000
+    assert all(chr(int(cp[2:], 16)) == ch for cp, ch in zip(vocab.codepoints, vocab.chars,
+                                                             strict=True))
+
+
+@pytest.fixture(scope="module")
+def small_vocab(tmp_path_factory) -> Path:
+    """A vocabulary file of the first N_CLASSES code points both test fonts cover."""
+    vocab = load_vocabulary()
+    rows = [i for i, f in enumerate(vocab.fonts)
+            if {"hanazono", "babelstone"} <= set(f)][:N_CLASSES]
+    path = tmp_path_factory.mktemp("vocab") / "vocab.tsv"
+    cols = ["hanazono", "babelstone", "tw_sung", "tw_kai", "noto_serif_tc"]
+    lines = ["codepoint\tchar\tin_crops\t" + "\t".join(cols)]
+    for i in rows:
+        lines.append(f"{vocab.codepoints[i]}\t{vocab.chars[i]}\t1\t"
+                     + "\t".join("1" if c in ("hanazono", "babelstone") else "0" for c in cols))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def crop_tree(small_vocab, tmp_path_factory) -> Path:
+    """A crop-set folder (U+XXXX/*.png) of woodblock-like renderings, 6 per character."""
+    vocab = load_vocabulary(small_vocab)
+    fonts = installed_fonts()
+    root = tmp_path_factory.mktemp("crops")
+    for c, (cp, ch) in enumerate(zip(vocab.codepoints, vocab.chars, strict=True)):
+        rng = np.random.default_rng(100 + c)
+        folder = root / cp
+        folder.mkdir()
+        for s in range(6):
+            spec = fonts[s % len(fonts)]
+            font = ImageFont.truetype(spec.files[0 if ord(ch) < 0x10000 else 1], 48,
+                                      index=spec.index)
+            woodblock_sample(ch, font, rng, lambda f=font, c=ch: (c, f)).save(folder / f"{s}.png")
+    return root
+
+
+def test_support_has_one_clean_rendering_per_installed_covering_font(small_vocab):
+    vocab = load_vocabulary(small_vocab)
+    fonts = [f for f in installed_fonts() if f.column in ("hanazono", "babelstone")]
+    support = render_support(vocab, 28, fonts=fonts)
+    assert support.class_names == vocab.codepoints
+    assert support.counts().tolist() == [len(fonts)] * len(vocab)
+    assert support.images.dtype == torch.uint8 and support.images.shape[1:] == (28, 28)
+    # Different fonts draw the same code point differently.
+    if len(fonts) == 2:
+        assert not torch.equal(support.images[0], support.images[1])
+
+
+def test_lookup_ranks_the_right_code_point_and_reports_intervals(small_vocab):
+    """Queries identical to one font's renderings sit exactly on their class when the
+    support has that one font: top-1 must be 100%. A wrong label mapping fails it."""
+    vocab = load_vocabulary(small_vocab)
+    fonts = [f for f in installed_fonts() if f.column == "hanazono"]
+    support = render_support(vocab, 28, fonts=fonts)
+    torch.manual_seed(0)
+    for algo in ("protonet", "cosine"):
+        learner = create_learner(algo, {"image_size": 28},
+                                 **({"num_classes": 5} if algo == "cosine" else {}))
+        # Queries: the same images, their classes in reverse order (a mapping by name).
+        queries = support.subset(list(range(support.num_classes))[::-1])
+        result = lookup_accuracy(learner, support, queries, fonts=["hanazono"], batch=7)
+        assert result.top["1"] == 100.0 and result.top["10"] == 100.0
+        assert result.classes == N_CLASSES and result.queries == N_CLASSES
+        assert result.query_classes == N_CLASSES
+    assert proportion_ci(50, 100) == pytest.approx(100 * 1.96 * 0.05)
+    assert proportion_ci(0, 0) == 0.0
+
+
+def test_cosine_directions_follow_labels_and_adapt_matches_embedded():
+    torch.manual_seed(0)
+    emb = torch.randn(6, 4)
+    labels = torch.tensor([2, 0, 1, 2, 0, 1])
+    d = class_directions(emb, labels, 3)
+    perm = torch.tensor([3, 1, 5, 0, 4, 2])
+    assert torch.allclose(d, class_directions(emb[perm], labels[perm], 3))
+    assert torch.allclose(d.norm(dim=-1), torch.ones(3))
+    learner = create_learner("cosine", {"image_size": 28}, num_classes=3).eval()
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        a = learner.adapt(x, labels, 3, chunk=4)(x)
+        b = learner.adapt_embedded(learner.backbone(x), labels, 3)(x)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_cosine_pretraining_learns(small_vocab):
+    vocab = load_vocabulary(small_vocab)
+    support = render_support(vocab, 28)
+    torch.manual_seed(0)
+    learner = create_learner("cosine", {"image_size": 28}, num_classes=support.num_classes)
+    opt = torch.optim.Adam(learner.parameters(), lr=3e-3)
+    x = support.images.unsqueeze(1).float() / 255
+    losses = []
+    for _ in range(40):
+        loss, _acc = learner.loss((x, support.labels))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_lookup_training_run_then_evaluate_with_the_guard(small_vocab, crop_tree, tmp_path,
+                                                         monkeypatch, capsys):
+    """pretrain --algo cosine --dataset nom-lookup, then evaluate --lookup: the test crops'
+    characters were rendered in training but none of their crops was; the validation
+    crops chose the model, so evaluating on them is refused."""
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    cache = tmp_path / "cache"
+    common = ["--data-root", str(crop_tree), "--cache-dir", str(cache), "--device", "cpu"]
+    code = cli_main(["pretrain", "--algo", "cosine", "--dataset", "nom-lookup", *common,
+                     "--out", str(tmp_path / "run"), "--steps", "30", "--val-every", "15",
+                     "--batch", "32", "--json-progress"])
+    assert code == 0
+    model = tmp_path / "run" / "best.pt"
+    payload = ckpt.read(model)
+    trained = payload["trained_on"]
+    test_part = nom_lookup.crop_parts(crop_tree, 28, cache_dir=cache)[2]
+    assert trained["dataset"] == "nom-lookup"
+    assert not set(test_part.class_names) & ckpt.seen_classes(trained)
+    assert "font renderings" in trained["note"]
+    capsys.readouterr()
+
+    assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
+                     "--split", "seed", "--part", "test", "--json", "--record",
+                     *common]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["protocol"] == "lookup" and record["part"] == "test"
+    assert record["classes"] == N_CLASSES and record["crops_seen_in_training"] == 0
+    assert record["queries"] == int(test_part.labels.numel())
+    assert set(record["top"]) == {"1", "5", "10"}
+    assert record["top"]["1"] <= record["top"]["5"] <= record["top"]["10"]
+    recorded = ckpt.read(model)["metrics"]["evaluations"]
+    assert any(e["protocol"] == "lookup" for e in recorded)
+
+    assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
+                     "--split", "seed", "--part", "val", *common]) == 2
+    assert "were among this model's training or validation" in capsys.readouterr().err
+
+
+def test_clean_rendering_is_centred_ink_on_paper():
+    spec = installed_fonts()[0]
+    img = np.asarray(clean_rendering("人", ImageFont.truetype(spec.files[0], 40,
+                                                              index=spec.index)))
+    assert img.shape == (CANVAS, CANVAS) and img.min() < 50 and img[0, 0] == 255
+    ys, xs = np.nonzero(img < 128)
+    assert abs(xs.mean() - CANVAS / 2) < 6 and abs(ys.mean() - CANVAS / 2) < 6

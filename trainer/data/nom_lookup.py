@@ -1,0 +1,309 @@
+"""Nôm lookup: name a glyph among every Nôm code point, not among a 5-way episode.
+
+* **Vocabulary** (``nom_vocabulary.tsv`` beside this file, built by
+  ``scripts/make_vocabulary.py``): the code points with a Vietnamese source or reading plus
+  the characters of the woodblock crop set, each with the fonts that cover it.
+* **Support**: clean renderings of the whole vocabulary, one per installed font that covers
+  the code point (:func:`render_support`). Fonts are not crops: every code point, test
+  characters included, may be rendered, in training too.
+* **Queries**: real woodblock crops of the crop set's validation or test characters of its
+  ``seed`` (or ``nom-only``) split. No crop of those characters reaches training:
+  :func:`lookup_splits` builds the training set from crops of the *training* characters only,
+  and the model file records both lists (see :func:`trainer.checkpoint.trained_on`).
+* **Training set** (dataset ``nom-lookup``): woodblock-like renderings of every vocabulary
+  code point (:func:`woodblock_sample`) plus the real crops of the training characters,
+  labelled by code point, for a classifier over the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from trainer.data.glyphset import GlyphSet
+from trainer.data.nom import load_nom
+from trainer.data.nom_fonts import CANVAS, FONTS, FontSpec, installed_fonts
+from trainer.data.sources import DataError, Progress, cached, signature
+from trainer.glyphs import PREPROCESS_VERSION, normalize
+from trainer.learners.base import check_cancel
+
+VOCABULARY = Path(__file__).resolve().parent / "nom_vocabulary.tsv"
+Cancel = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The code points a lookup names, in file order; ``fonts[i]`` covers ``codepoints[i]``."""
+
+    codepoints: list[str]
+    chars: list[str]
+    in_crops: list[bool]
+    fonts: list[tuple[str, ...]]  # FontSpec.column names covering each code point
+
+    def __len__(self) -> int:
+        return len(self.codepoints)
+
+    def index(self) -> dict[str, int]:
+        return {cp: i for i, cp in enumerate(self.codepoints)}
+
+    def digest(self) -> str:
+        """sha256 of the code points and their fonts: names a rendering cache."""
+        text = "\n".join(f"{cp}:{','.join(f)}" for cp, f in zip(self.codepoints, self.fonts,
+                                                                strict=True))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_vocabulary(path: Path | None = None) -> Vocabulary:
+    """Read the vocabulary TSV (default :data:`VOCABULARY`); a missing or damaged file is a
+    :class:`DataError`."""
+    path = VOCABULARY if path is None else path
+    try:
+        lines = [ln for ln in Path(path).read_text(encoding="utf-8").splitlines()
+                 if ln and not ln.startswith("#")]
+        rows = list(csv.DictReader(lines, delimiter="\t"))
+        columns = [f.column for f in FONTS]
+        return Vocabulary([r["codepoint"] for r in rows], [r["char"] for r in rows],
+                          [r["in_crops"] == "1" for r in rows],
+                          [tuple(c for c in columns if r.get(c) == "1") for r in rows])
+    except (OSError, KeyError, UnicodeDecodeError) as exc:
+        raise DataError(f"the Nôm vocabulary {path} cannot be read: {exc}") from exc
+
+
+def font_report(fonts: list[FontSpec] | None = None) -> tuple[list[str], list[str]]:
+    """(fonts used, a line per missing font naming its Debian package)."""
+    found = installed_fonts() if fonts is None else fonts
+    names = {f.column for f in found}
+    missing = [f"{f.column}: apt-get install {f.package}" for f in FONTS
+               if f.column not in names]
+    return [f.column for f in found], missing
+
+
+class _Fonts:
+    """FreeType faces by (file, pixel size), loaded once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int, int], ImageFont.FreeTypeFont] = {}
+
+    def get(self, spec: FontSpec, char: str, px: int) -> ImageFont.FreeTypeFont:
+        file = spec.files[0 if ord(char) < 0x10000 else 1]
+        key = (file, spec.index, px)
+        font = self._cache.get(key)
+        if font is None:
+            font = self._cache[key] = ImageFont.truetype(file, px, index=spec.index)
+        return font
+
+
+def clean_rendering(char: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    """Black glyph on white, centred on a CANVAS x CANVAS page: what a support image is."""
+    img = Image.new("L", (CANVAS, CANVAS), 255)
+    d = ImageDraw.Draw(img)
+    box = d.textbbox((0, 0), char, font=font)
+    d.text(((CANVAS - (box[2] - box[0])) / 2 - box[0], (CANVAS - (box[3] - box[1])) / 2 - box[1]),
+           char, fill=0, font=font)
+    return img
+
+
+def render_support(vocab: Vocabulary, size: int, *, fonts: list[FontSpec] | None = None,
+                   cache_dir: Path | None = None, progress: Progress | None = None,
+                   cancel: Cancel | None = None) -> GlyphSet:
+    """One clean rendering per installed covering font of every code point (normalised
+    like the crops, ``clean=True``). Class names are the code points; code points no
+    installed font covers are left out. Cached in ``cache_dir``."""
+    fonts = installed_fonts() if fonts is None else fonts
+    by_column = {f.column: f for f in fonts}
+    key = (f"nomsupport-{size}px-v{PREPROCESS_VERSION}-"
+           f"{signature([], vocab.digest(), *[f.files for f in fonts])}")
+
+    def build() -> GlyphSet:
+        faces = _Fonts()
+        images: list[np.ndarray] = []
+        labels: list[int] = []
+        names: list[str] = []
+        for i, (cp, char, cover) in enumerate(zip(vocab.codepoints, vocab.chars, vocab.fonts,
+                                                  strict=True)):
+            if i % 100 == 0:
+                check_cancel(cancel)  # raises trainer.learners.Cancelled
+            specs = [by_column[c] for c in cover if c in by_column]
+            if not specs:
+                continue
+            for spec in specs:
+                img = clean_rendering(char, faces.get(spec, char, int(CANVAS * 0.8)))
+                images.append(normalize(img, size, ink="dark", clean=True))
+                labels.append(len(names))
+            names.append(cp)
+            if progress is not None and i % 500 == 0:
+                progress(i / len(vocab), f"rendered {i:,}/{len(vocab):,} characters")
+        if not names:
+            raise DataError("no installed font covers the Nôm vocabulary: "
+                            + "; ".join(font_report(fonts)[1]))
+        return GlyphSet(torch.from_numpy(np.stack(images)), torch.tensor(labels), names)
+
+    return cached(cache_dir, key, build)
+
+
+def woodblock_sample(char: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
+                     neighbour: Callable[[], tuple[str, ImageFont.FreeTypeFont]]
+                     ) -> Image.Image:
+    """A font glyph made to look like a woodblock crop: uneven paper, ink bleed or wear,
+    broken strokes, specks, fragments of the characters above and below (vertical text) or
+    beside, a small tilt, low resolution (crops are 11-39 px), blur and noise."""
+    paper, ink = rng.uniform(170, 235), rng.uniform(10, 70)
+    img = Image.new("L", (CANVAS, CANVAS), int(paper))
+    d = ImageDraw.Draw(img)
+    box = d.textbbox((0, 0), char, font=font)
+    w, h = box[2] - box[0], box[3] - box[1]
+    x = (CANVAS - w) / 2 - box[0] + rng.normal(0, 2.0)
+    y = (CANVAS - h) / 2 - box[1] + rng.normal(0, 2.0)
+    bold = rng.random() < 0.3
+    d.text((x, y), char, fill=int(ink), font=font, stroke_width=1 if bold else 0,
+           stroke_fill=int(ink))
+    gap = rng.uniform(1, 8)
+    for dx, dy, chance in ((0, -1, 0.35), (0, 1, 0.35), (-1, 0, 0.12), (1, 0, 0.12)):
+        if rng.random() < chance:  # a neighbour's edge inside the crop
+            other, ofont = neighbour()
+            ob = d.textbbox((0, 0), other, font=ofont)
+            ox = x + dx * (w + gap) + box[0] - ob[0]
+            oy = y + dy * (h + gap) + box[1] - ob[1]
+            d.text((ox, oy), other, fill=int(ink), font=ofont)
+    for _ in range(rng.integers(0, 6)):  # broken strokes: worn wood, paper showing
+        cx, cy = rng.uniform(CANVAS * 0.2, CANVAS * 0.8, 2)
+        r = rng.uniform(0.8, 2.5)
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=int(paper))
+    for _ in range(rng.integers(0, 4)):  # ink specks
+        cx, cy = rng.uniform(0, CANVAS, 2)
+        r = rng.uniform(0.5, 1.5)
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=int(ink))
+    wear = rng.random()
+    if wear < 0.25:
+        img = img.filter(ImageFilter.MaxFilter(3))  # eroded, thin strokes
+    elif wear < 0.5:
+        img = img.filter(ImageFilter.MinFilter(3))  # ink bleed, thick strokes
+    angle, shear = rng.normal(0, 2.5), rng.normal(0, 0.05)
+    img = img.transform(img.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0),
+                        resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
+    img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
+    low = int(rng.uniform(18, 44))  # scan resolution of a crop
+    img = img.resize((low, low), Image.Resampling.BOX).resize((CANVAS, CANVAS),
+                                                              Image.Resampling.BILINEAR)
+    if rng.random() < 0.5:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    arr = np.asarray(img, dtype=np.float32)
+    texture = np.asarray(Image.fromarray(rng.normal(0, 1, (8, 8)).astype(np.float32))
+                         .resize((CANVAS, CANVAS), Image.Resampling.BICUBIC))
+    arr = (arr + texture * rng.uniform(0, 6)
+           + np.linspace(-1, 1, CANVAS)[:, None] * rng.normal(0, 8)
+           + rng.normal(0, rng.uniform(0, 6), arr.shape))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def render_training(vocab: Vocabulary, size: int, *, samples: int = 6, seed: int = 0,
+                    fonts: list[FontSpec] | None = None, cache_dir: Path | None = None,
+                    progress: Progress | None = None) -> GlyphSet:
+    """``samples`` woodblock-like renderings of every covered code point (fonts in turn,
+    glyph size 60-95% of the page), seeded per code point so the set is reproducible."""
+    fonts = installed_fonts() if fonts is None else fonts
+    by_column = {f.column: f for f in fonts}
+    plan = [(cp, ch, [by_column[c] for c in cover if c in by_column])
+            for cp, ch, cover in zip(vocab.codepoints, vocab.chars, vocab.fonts, strict=True)]
+    plan = [p for p in plan if p[2]]
+    key = (f"nomwoodblock-{size}px-v{PREPROCESS_VERSION}-"
+           f"{signature([], vocab.digest(), *[f.files for f in fonts], samples, seed)}")
+
+    def build() -> GlyphSet:
+        faces = _Fonts()
+        images = np.zeros((len(plan) * samples, size, size), dtype=np.uint8)
+        for c, (_cp, char, specs) in enumerate(plan):
+            rng = np.random.default_rng([seed, c])
+            for s in range(samples):
+                spec = specs[(s + c) % len(specs)]
+                px = int(CANVAS * rng.uniform(0.6, 0.95))
+
+                def neighbour(rng: np.random.Generator = rng, px: int = px
+                              ) -> tuple[str, ImageFont.FreeTypeFont]:
+                    _, other, ospecs = plan[int(rng.integers(len(plan)))]
+                    ospec = ospecs[int(rng.integers(len(ospecs)))]
+                    return other, faces.get(ospec, other, px)
+
+                img = woodblock_sample(char, faces.get(spec, char, px), rng, neighbour)
+                try:
+                    images[c * samples + s] = normalize(img, size, ink="dark", clean=True)
+                except ValueError:  # nothing left after wear and cleaning: a plain one
+                    images[c * samples + s] = normalize(
+                        clean_rendering(char, faces.get(spec, char, px)), size, ink="dark",
+                        clean=True)
+            if progress is not None and c % 500 == 0:
+                progress(c / len(plan), f"rendered {c:,}/{len(plan):,} characters")
+        labels = torch.arange(len(plan)).repeat_interleave(samples)
+        return GlyphSet(torch.from_numpy(images), labels, [p[0] for p in plan])
+
+    return cached(cache_dir, key, build)
+
+
+@dataclass(frozen=True)
+class LookupSplits:
+    """``train``: renderings of every code point plus crops of the training characters
+    (one class per code point); ``val`` / ``test``: crops of the validation / test
+    characters the vocabulary covers; ``crop_train``: the characters whose crops train."""
+
+    train: GlyphSet
+    val: GlyphSet
+    test: GlyphSet
+    crop_train: list[str]
+
+    @property
+    def pretrain(self) -> GlyphSet:
+        return self.train  # never the validation crops
+
+    def part(self, name: str) -> GlyphSet:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split part {name!r}; choose train, val or test")
+        return getattr(self, name)
+
+
+def crop_parts(root: Path | None, size: int, split: str = "seed", *,
+               cache_dir: Path | None = None, progress: Progress | None = None,
+               vocab: Vocabulary | None = None):
+    """The crop set's ``split`` (``seed`` or ``nom-only``), each part restricted to code
+    points of the vocabulary."""
+    from trainer.data.splits import make_splits
+
+    if split not in ("seed", "nom-only"):
+        raise DataError(f"the Nôm lookup uses the crop set's 'seed' or 'nom-only' split, "
+                        f"not {split!r}")
+    vocab = load_vocabulary() if vocab is None else vocab
+    known = set(vocab.codepoints)
+    parts = make_splits(load_nom(root, size, cache_dir=cache_dir, progress=progress), split)
+    keep = [[i for i, n in enumerate(p.class_names) if n in known]
+            for p in (parts.train, parts.val, parts.test)]
+    return tuple(p.subset(k) for p, k in zip((parts.train, parts.val, parts.test), keep,
+                                             strict=True))
+
+
+def lookup_splits(root: Path | None, size: int, *, samples: int = 6,
+                  cache_dir: Path | None = None, progress: Progress | None = None
+                  ) -> LookupSplits:
+    """The ``nom-lookup`` training data and its validation / test crops (``seed`` split)."""
+    vocab = load_vocabulary()
+    crops_train, crops_val, crops_test = crop_parts(root, size, cache_dir=cache_dir,
+                                                    progress=progress, vocab=vocab)
+    fonts = render_training(vocab, size, samples=samples, cache_dir=cache_dir,
+                            progress=progress)
+    index = {cp: i for i, cp in enumerate(fonts.class_names)}
+    extra = [index[n] for n in crops_train.class_names]
+    labels = torch.tensor(extra, dtype=torch.int64)[crops_train.labels]
+    order = torch.argsort(labels, stable=True)
+    relabelled = GlyphSet(crops_train.images[order], labels[order], fonts.class_names)
+    train = GlyphSet.merge([fonts, relabelled])
+    return LookupSplits(train, crops_val, crops_test, list(crops_train.class_names))
+
+
+__all__ = ["VOCABULARY", "LookupSplits", "Vocabulary", "clean_rendering",
+           "crop_parts", "font_report", "load_vocabulary", "lookup_splits",
+           "render_support", "render_training", "woodblock_sample"]

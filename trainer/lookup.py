@@ -1,0 +1,125 @@
+"""The Nôm lookup protocol: name real crops among every code point of the vocabulary.
+
+Support: clean font renderings of the whole vocabulary (:func:`trainer.data.nom_lookup.
+render_support`), adapted as one class set (``learner.adapt``: a ProtoNet's prototypes, a
+cosine model's class directions). Queries: real crops of a split part's characters, which
+must never have reached training as crops (the seen-class guard of ``evaluate``). Reports
+top-1 / top-5 / top-10 accuracy with 95% confidence intervals (normal approximation of a
+binomial proportion, as the queries are independent draws), the numbers of classes and
+queries, and the fonts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from trainer.data.glyphset import GlyphSet
+from trainer.learners.base import Learner
+
+KS = (1, 5, 10)
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """Top-k accuracies in percent with the half-widths of their 95% intervals."""
+
+    top: dict[str, float]  # "1", "5", "10" -> percent
+    top_ci95: dict[str, float]
+    classes: int  # code points in the vocabulary (support classes)
+    queries: int
+    query_classes: int
+    fonts: list[str] = field(default_factory=list)
+    renderings: int = 0  # support images
+
+    def __str__(self) -> str:
+        tops = ", ".join(f"top-{k} {self.top[k]:.2f} +- {self.top_ci95[k]:.2f}%"
+                         for k in self.top)
+        return (f"lookup among {self.classes:,} code points: {tops} ({self.queries:,} crops "
+                f"of {self.query_classes:,} characters; fonts {', '.join(self.fonts)})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def mean(self) -> float:
+        """Top-1, the figure a run's validation tracks."""
+        return self.top["1"]
+
+
+def proportion_ci(hits: int, n: int) -> float:
+    """Half-width of the 95% interval of a proportion hits / n, in percent."""
+    if n == 0:
+        return 0.0
+    p = hits / n
+    return 100 * 1.96 * math.sqrt(p * (1 - p) / n)
+
+
+
+
+def embed_images(learner: Learner, images: torch.Tensor, device: torch.device | str,
+                 batch: int = 2048, cancel: Callable[[], bool] | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+    """Backbone embeddings (M, D) of uint8 glyphs (M, H, W), in batches, without a graph;
+    ``cancel`` is polled between batches (raises :class:`trainer.learners.Cancelled`)."""
+    from trainer.learners.base import check_cancel
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch):
+            check_cancel(cancel)
+            x = images[start:start + batch].unsqueeze(1).to(device).float().div_(255.0)
+            out.append(learner.backbone(x))
+            if progress is not None:
+                progress(min(1.0, (start + batch) / images.shape[0]), "embedding renderings")
+    return torch.cat(out)
+
+
+def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
+                    device: torch.device | str = "cpu", fonts: list[str] | None = None,
+                    batch: int = 2048, limit: int | None = None,
+                    progress: Callable[[float, str], None] | None = None) -> LookupResult:
+    """Adapt to the whole ``support`` set and rank its classes for every query crop.
+
+    ``queries.class_names`` must be code points of ``support`` (others are an error: they
+    could never be named). ``limit`` takes an evenly spaced subset of the queries (a
+    training run's quick validation)."""
+    index = {name: i for i, name in enumerate(support.class_names)}
+    missing = [n for n in queries.class_names if n not in index]
+    if missing:
+        raise ValueError(f"{len(missing)} query characters are not in the vocabulary, e.g. "
+                         f"{missing[0]}")
+    target = torch.tensor([index[n] for n in queries.class_names])[queries.labels]
+    rows = torch.arange(queries.labels.numel())
+    if limit is not None and limit < rows.numel():
+        rows = torch.linspace(0, rows.numel() - 1, limit).round().long()
+    was_training = learner.training
+    learner.eval()
+    hits = dict.fromkeys(KS, 0)
+    try:
+        with torch.no_grad():
+            emb = embed_images(learner, support.images, device, batch)
+            classify = learner.adapt_embedded(emb, support.labels.to(device),
+                                              support.num_classes)
+            for start in range(0, rows.numel(), batch):
+                chunk = rows[start:start + batch]
+                q = queries.images[chunk].unsqueeze(1).float().div_(255.0).to(device)
+                ranked = classify(q).topk(max(KS), dim=-1).indices.cpu()
+                found = ranked == target[chunk][:, None]
+                for k in KS:
+                    hits[k] += int(found[:, :k].any(-1).sum())
+                if progress is not None:
+                    progress(min(1.0, (start + batch) / rows.numel()), "ranking crops")
+    finally:
+        learner.train(was_training)
+    n = int(rows.numel())
+    return LookupResult({str(k): 100 * hits[k] / n for k in KS},
+                        {str(k): proportion_ci(hits[k], n) for k in KS},
+                        support.num_classes, n, int(queries.labels[rows].unique().numel()),
+                        list(fonts or []), int(support.labels.numel()))
+
+
+__all__ = ["KS", "LookupResult", "embed_images", "lookup_accuracy", "proportion_ci"]
