@@ -33,8 +33,13 @@ class ProtoMAML(MAML):
         self.head_weight.requires_grad_(False)
         self.head_bias.requires_grad_(False)
 
+    _shared_head_row = False  # one row per class: the body's gradient is not zero
+
     def _init_task_params(self, body: Params, sx: torch.Tensor, sy: torch.Tensor, way: int
                           ) -> Params:
         emb, _ = self._embed(body, sx)
+        return {**body, **self._init_head(emb, sy, way)}
+
+    def _init_head(self, emb: torch.Tensor, sy: torch.Tensor, way: int) -> Params:
         c = prototypes(emb, sy, way)  # (N, D)
-        return {**body, "head.weight": 2 * c, "head.bias": -(c * c).sum(-1)}
+        return {"head.weight": 2 * c, "head.bias": -(c * c).sum(-1)}
