@@ -10,6 +10,8 @@ Every call here may take long (torch): never call it on a GUI thread.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,8 +153,11 @@ class FittedClassifier:
 class Model:
     """A loaded model file."""
 
+    FITS_KEPT = 4  # fitted class sets remembered by content (see fit)
+
     def __init__(self, learner: Learner, info: ModelInfo, device: torch.device) -> None:
         self.learner, self.info, self.device = learner, info, device
+        self._fits: OrderedDict[str, Classifier] = OrderedDict()
 
     def fit(self, glyphs: Sequence[np.ndarray], labels: Sequence[str],
             progress: Progress | None = None, cancel: Cancel | None = None
@@ -160,7 +165,11 @@ class Model:
         """Adapt to a class set: normalised glyphs (uint8 (H, W) each) and their labels.
 
         ``cancel`` is polled between adaptation steps; when it returns True the fit stops
-        with :class:`Cancelled` (the app drops a long fit when the user moves on)."""
+        with :class:`Cancelled` (the app drops a long fit when the user moves on).
+
+        The last :attr:`FITS_KEPT` fits are remembered by a hash of the glyphs' bytes and
+        labels, in order: fitting this model to the same examples again (an undo, a set
+        opened again) returns at once with the same classifier."""
         if len(glyphs) != len(labels):
             raise ValueError("one label per glyph is needed")
         classes = sorted(set(labels))
@@ -173,14 +182,23 @@ class Model:
                              f"({size}, {size}): pass it through normalize_glyph first")
         if progress is not None:
             progress(0.0, f"fitting {len(classes)} classes")
-        index = {c: i for i, c in enumerate(classes)}
-        x = to_tensor_batch(list(glyphs)).to(self.device)
-        y = torch.tensor([index[lab] for lab in labels], device=self.device)
-        # No outer gradient is ever needed here: without no_grad, ProtoNet's prototypes keep
-        # the autograd graph of the whole support pass alive (1.4 GB for 2,000 examples).
-        # torch.func.grad (MAML's inner loop) and the transfer head's enable_grad still work.
-        with torch.no_grad():
-            classify = self.learner.adapt(x, y, len(classes), cancel)
+        key = _content_key(glyphs, labels)
+        classify = self._fits.get(key)
+        if classify is None:
+            index = {c: i for i, c in enumerate(classes)}
+            x = to_tensor_batch(list(glyphs)).to(self.device)
+            y = torch.tensor([index[lab] for lab in labels], device=self.device)
+            # No outer gradient is ever needed here: without no_grad, ProtoNet's prototypes
+            # keep the autograd graph of the whole support pass alive (1.4 GB for 2,000
+            # examples). torch.func.grad (MAML's inner loop) and the transfer head's
+            # enable_grad still work.
+            with torch.no_grad():
+                classify = self.learner.adapt(x, y, len(classes), cancel)
+            self._fits[key] = classify
+            while len(self._fits) > self.FITS_KEPT:
+                self._fits.popitem(last=False)
+        else:
+            self._fits.move_to_end(key)
         if progress is not None:
             progress(1.0, "fitted")
         temperature, threshold = for_classes(self.info.metrics.get("calibration"), len(classes))
@@ -234,6 +252,16 @@ class Model:
         temperature, threshold = for_classes(self.info.metrics.get("calibration"), len(classes))
         return FittedClassifier(classify, classes, size, self.device, self.info.clean_print,
                                 temperature, threshold)
+
+
+def _content_key(glyphs: Sequence[np.ndarray], labels: Sequence[str]) -> str:
+    """A hash of a class set's examples in order: each glyph's shape and bytes, its label."""
+    h = hashlib.sha256()
+    for g, lab in zip(glyphs, labels, strict=True):
+        a = np.ascontiguousarray(g)
+        h.update(f"{a.dtype}{a.shape}{lab!r}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _cached_embeddings(model: Model, support: Any, cache_dir: Path | None,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from trainer import checkpoint as ckpt
+from trainer.api import Model, load_model
 from trainer.data.episodes import EpisodeSampler
 from trainer.learners import Cancelled, create_learner
 from trainer.learners.maml import MAML
@@ -160,3 +162,27 @@ def test_cancel_is_polled_on_every_step(max_way, glyph_set):
     with pytest.raises(Cancelled):
         learner.adapt(sx, sy, 5, cancel)
     assert len(polls) == 4
+
+
+def test_a_class_set_fitted_again_is_remembered_by_content(glyph_set, tmp_path):
+    ckpt.save(ckpt.model_payload(create_learner("protonet")), tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
+    calls = []
+    adapt = model.learner.adapt
+    model.learner.adapt = lambda *a, **k: calls.append(1) or adapt(*a, **k)
+    glyphs = [glyph_set.images[i].numpy() for i in range(0, 80, 20)]
+    labels = ["a", "b", "c", "d"]
+    first = model.fit(glyphs, labels)
+    again = model.fit([g.copy() for g in glyphs], list(labels))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again.logits(glyphs), first.logits(glyphs))
+    changed = [g.copy() for g in glyphs]
+    changed[2][5, 5] ^= 1  # one pixel
+    model.fit(changed, labels)
+    model.fit(glyphs, ["a", "b", "d", "c"])  # same images, other labels
+    model.fit(glyphs[::-1], labels[::-1])  # other order: not assumed equal
+    assert len(calls) == 4
+    for i in range(Model.FITS_KEPT):  # the oldest are forgotten
+        model.fit(glyphs, [f"x{i}", "b", "c", "d"])
+    model.fit(glyphs, labels)
+    assert len(calls) == 4 + Model.FITS_KEPT + 1
