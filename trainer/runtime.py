@@ -22,7 +22,10 @@ def tune_allocator() -> bool:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_max = -1, -4
-        return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and bool(libc.mallopt(m_mmap_max, 0))
+        # The largest threshold mallopt takes (an int): one MAML step frees 2-4 GB, so a
+        # 1 GiB threshold still trimmed the heap and re-faulted it every step.
+        return (bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+                and bool(libc.mallopt(m_mmap_max, 0)))
     except (OSError, AttributeError):
         return False
 

@@ -251,6 +251,39 @@ def test_vmapped_maml_loss_equals_a_loop_over_tasks(glyph_set):
     torch.testing.assert_close(loss, per_task.mean(), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("algo", ["maml", "protomaml"])
+def test_task_chunks_give_the_same_loss_and_meta_gradient(algo, glyph_set):
+    """One vmap over all tasks (a GPU's default), chunks of two, and one task at a time with
+    channels_last maps (a CPU's default) compute the same second-order loss and gradient."""
+    learner = _learner(algo).double().train()
+    ep = _double(EpisodeSampler(glyph_set, 5, 1, 3, 4,
+                                generator=torch.Generator().manual_seed(0)).sample())
+    params = [p for p in learner.parameters() if p.requires_grad]
+    got = []
+    for chunk in (4, 2, 1):
+        learner.task_chunk = chunk
+        loss, _ = learner.loss(ep)
+        got.append((loss, torch.autograd.grad(loss, params)))
+    for loss, grads in got[1:]:
+        torch.testing.assert_close(loss, got[0][0], atol=1e-12, rtol=1e-12)
+        for g, w in zip(grads, got[0][1], strict=True):
+            torch.testing.assert_close(g, w, atol=1e-10, rtol=1e-8)
+
+
+def test_channels_last_gives_the_same_loss_and_gradient(glyph_set):
+    """The CPU's NHWC training forward is a speed switch: float64 agrees to rounding."""
+    learner = _learner("protonet").double().train()
+    ep = _double(_batch(learner, glyph_set))
+    got = []
+    for nhwc in (False, True):
+        learner.backbone.channels_last = nhwc
+        loss, _ = learner.loss(ep)
+        got.append((loss, torch.autograd.grad(loss, list(learner.parameters()))))
+    torch.testing.assert_close(got[1][0], got[0][0], atol=1e-12, rtol=1e-12)
+    for g, w in zip(got[1][1], got[0][1], strict=True):
+        torch.testing.assert_close(g, w, atol=1e-10, rtol=1e-8)
+
+
 def test_learned_inner_lr_is_meta_learned(glyph_set):
     learner = _learner("maml", learn_inner_lr=True)
     loss, _ = learner.loss(_batch(learner, glyph_set))

@@ -64,6 +64,11 @@ class MAML(Learner):
     ddp_compatible = False  # torch.func inner loop: gradients are all-reduced explicitly
     # adapt(): more classes than this and only the output layer adapts (module docstring).
     body_adapt_max_way: int = 50
+    # Tasks per vmap call in training and episodic evaluation; None: all of them on a GPU,
+    # one at a time (a Python loop, channels_last maps) on a CPU, where 16 tasks' grouped
+    # convolutions over GBs of activations ran slower than small per-task passes that stay
+    # in cache (benchmarks/peers.py). The same loss either way, to float rounding.
+    task_chunk: int | None = None
     # Every class starts from the same head row, so the first step's body gradient is zero.
     _shared_head_row: bool = True
 
@@ -152,7 +157,15 @@ class MAML(Learner):
         def task(sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor) -> torch.Tensor:
             return self._task_logits(body, sx, sy, qx, ep.way, steps, first_order)
 
-        return vmap(task)(ep.support_x, ep.support_y, ep.query_x)  # (B, NQ, N)
+        chunk = self.task_chunk or (1 if ep.support_x.device.type == "cpu" else ep.batch)
+        if chunk >= ep.batch:
+            return vmap(task)(ep.support_x, ep.support_y, ep.query_x)  # (B, NQ, N)
+        if chunk == 1:
+            return torch.stack([task(ep.support_x[t], ep.support_y[t], ep.query_x[t])
+                                for t in range(ep.batch)])
+        return torch.cat([vmap(task)(ep.support_x[i:i + chunk], ep.support_y[i:i + chunk],
+                                     ep.query_x[i:i + chunk])
+                          for i in range(0, ep.batch, chunk)])
 
     def loss(self, batch: Episode) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self._batched_logits(batch, self.hparams["inner_steps"],

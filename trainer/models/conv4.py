@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch._C._functorch import is_batchedtensor
 
 BNStats = list[tuple[torch.Tensor, torch.Tensor]]  # per block: mean (C,), var (C,)
 
@@ -32,6 +33,9 @@ class Conv4(nn.Module):
         self.args = {"in_channels": in_channels, "hidden": hidden, "depth": depth,
                      "image_size": image_size, "bn": bn}
         self.bn_mode = bn
+        # Training forward on a CPU in channels_last (NHWC); a speed switch, not a model
+        # argument: the same weights and numbers to float rounding either way.
+        self.channels_last = True
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         ch = in_channels
@@ -69,14 +73,20 @@ class Conv4(nn.Module):
         if not torch.is_grad_enabled() and not (self.bn_mode == "running" and self.training):
             return self._forward_no_grad(x, stats)
         used: BNStats = []
+        # NHWC on a CPU: oneDNN's convolutions, batch norm and pooling run faster on
+        # channels_last maps (benchmarks/peers.py). Not under vmap, which cannot query it.
+        nhwc = self.channels_last and x.device.type == "cpu" and not is_batchedtensor(x)
+        if nhwc:
+            x = x.contiguous(memory_format=torch.channels_last)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            x = conv(x)
+            weight = conv.weight.contiguous(memory_format=torch.channels_last) if nhwc \
+                else conv.weight
+            x = F.conv2d(x, weight, conv.bias, padding=1)
             if self.bn_mode == "running":
                 x = norm(x)
             else:
                 if stats is None:
-                    mean = x.mean(dim=(0, 2, 3))
-                    var = x.var(dim=(0, 2, 3), unbiased=False)
+                    var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)  # one pass
                 else:
                     mean, var = stats[i]
                 used.append((mean, var))
@@ -85,7 +95,7 @@ class Conv4(nn.Module):
                 scale = norm.weight * torch.rsqrt(var + norm.eps)
                 shift = norm.bias - mean * scale
                 x = torch.addcmul(shift[:, None, None], x, scale[:, None, None])
-            x = F.max_pool2d(F.relu(x), 2)
+            x = F.relu(F.max_pool2d(x, 2))  # max and ReLU commute: ReLU on a quarter
         return x.flatten(1), used
 
     def _forward_no_grad(self, x: torch.Tensor, stats: BNStats | None = None
