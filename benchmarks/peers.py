@@ -17,7 +17,10 @@ it times full training steps (sample + forward + backward + Adam) of
   ``l2l.vision.models.OmniglotCNN``) in their documented per-task training loop. A peer
   that is not installed is skipped with a line. learn2learn 0.2.0's sdist does not build on
   Python 3.11 (its pre-generated Cython C includes ``longintrepr.h``); regenerate the C files
-  with Cython 3 and build the wheel by hand, or run without it. Neither is a dependency.
+  with Cython 3 and build the wheel by hand, then it imports with ``requests`` and ``gym``
+  installed; or run without it. Neither peer is a dependency of the project.
+* ``before`` with ``--before DIR``: the trainer of an older tree (``DIR/trainer``), to show
+  what a change bought in the same interleaved run.
 
 Every (learner, implementation) runs in a fresh process, --runs times, interleaved round by
 round (the order rotates each round) so a noisy neighbour hits all alike. Each run reports
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -52,11 +56,12 @@ LEARNERS = {  # label: (algo, hparams)
 }
 PEERS = {"protonet": ["easyfsl"], "maml 1st order": ["learn2learn"],
          "maml 2nd order": ["learn2learn"]}
-IMPLS = ["project", "loop", "easyfsl", "learn2learn"]
+IMPLS = ["project", "loop", "easyfsl", "learn2learn", "before"]
+OURS = ("project", "before")
 
 
 def installed(impl: str) -> bool:
-    return impl in ("project", "loop") or importlib.util.find_spec(impl) is not None
+    return impl in ("project", "loop", "before") or importlib.util.find_spec(impl) is not None
 
 
 # -- the plain per-task loop -------------------------------------------------------------------
@@ -146,7 +151,7 @@ def child(args: argparse.Namespace) -> None:
 
     label, impl = args.child
     algo, hp = LEARNERS[label]
-    if impl == "project" or args.tune_peers:
+    if impl in OURS or args.tune_peers:
         tune_allocator()  # what the trainer's CLI does at its start
     torch.set_num_threads(args.threads)
     splits = make_splits(load_omniglot(args.data_root, 28, cache_dir=args.cache_dir), "seed")
@@ -156,7 +161,7 @@ def child(args: argparse.Namespace) -> None:
     lr = learner.hparams.get("inner_lr", 0.0)
     fo = bool(learner.hparams.get("first_order", False))
 
-    if impl == "project":
+    if impl in OURS:  # "before": the same code, imported from --before's older tree
         params = [p for p in learner.parameters() if p.requires_grad]
 
         def step(ep):
@@ -246,6 +251,9 @@ def main() -> None:
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=IMPLS)
     p.add_argument("--tune-peers", action="store_true",
                    help="give the other implementations the project's allocator tuning too")
+    p.add_argument("--before", type=Path, metavar="DIR",
+                   help="also time the trainer of an older tree as 'before' (DIR holds its "
+                        "trainer/, e.g. git archive COMMIT trainer | tar -x -C DIR)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -261,6 +269,8 @@ def main() -> None:
         for impl in args.impls:
             if (impl in ("project", "loop") or impl in PEERS.get(label, [])) and installed(impl):
                 jobs.append((label, impl))
+        if args.before:
+            jobs.append((label, "before"))
     for impl in ("easyfsl", "learn2learn"):
         if impl in args.impls and not installed(impl):
             print(f"{impl} is not installed: skipped", file=sys.stderr)
@@ -274,7 +284,9 @@ def main() -> None:
                    "--cache-dir", str(args.cache_dir), "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--threads", str(args.threads),
                    "--child", label, impl] + (["--tune-peers"] if args.tune_peers else [])
-            out = subprocess.run(cmd, capture_output=True, text=True)
+            env = ({**os.environ, "PYTHONPATH": str(args.before.resolve())}
+                   if impl == "before" else None)
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode:
                 raise SystemExit(f"{label} / {impl} failed:\n{out.stderr[-3000:]}")
             res = json.loads(out.stdout.strip().splitlines()[-1])
@@ -292,12 +304,15 @@ def main() -> None:
                 row[impl] = {"median": round(statistics.median(v), 2), "min": round(min(v), 2),
                              "max": round(max(v), 2), "runs": [round(x, 2) for x in v],
                              "first_loss": round(first_loss[(label, impl)], 4)}
-        others = {k: v["median"] for k, v in row.items() if k != "project"}
+        others = {k: v["median"] for k, v in row.items() if k not in OURS}
         entry: dict = {"episodes_per_s": row}
         if "project" in row and others:
             best = max(others, key=others.get)
             entry["best_other"] = best
             entry["project_over_best"] = round(row["project"]["median"] / others[best], 2)
+        if "project" in row and "before" in row:
+            entry["project_over_before"] = round(row["project"]["median"]
+                                                 / row["before"]["median"], 2)
         table[label] = entry
     meta = {"machine": f"{platform.machine()}, {_cpu_name()}, {args.threads} threads, "
                        f"torch {torch.__version__}, Python {platform.python_version()}",
@@ -309,15 +324,20 @@ def main() -> None:
         return
     print(f"{meta['machine']}; {args.runs} fresh processes per cell, each the median of "
           f"{args.steps} steps after {args.warmup}; episodes/s: median [min-max]")
-    print("| learner | project | plain loop | easyfsl | learn2learn | project / best other |")
-    print("|---|---|---|---|---|---|")
+    shown = [i for i in IMPLS if any(i in e["episodes_per_s"] for e in table.values())]
+    names = {"loop": "plain loop", "before": "project before"}
+    print("| learner | " + " | ".join(names.get(i, i) for i in shown)
+          + " | project / best other |")
+    print("|---|" + "---|" * (len(shown) + 1))
     for label, entry in table.items():
         cells = []
-        for impl in IMPLS:
+        for impl in shown:
             c = entry["episodes_per_s"].get(impl)
             cells.append(f"{c['median']:.1f} [{c['min']:.1f}-{c['max']:.1f}]" if c else "-")
         ratio = (f"{entry['project_over_best']:.2f}x ({entry['best_other']})"
                  if "best_other" in entry else "-")
+        if "project_over_before" in entry:
+            ratio += f"; {entry['project_over_before']:.2f}x before"
         print(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
 
 
