@@ -183,6 +183,26 @@ def test_meta_gradient_equals_an_explicit_per_task_reference(algo, first_order, 
     assert max(float((a - b).abs().max()) for a, b in zip(far, want, strict=True)) > 1e-6
 
 
+@pytest.mark.parametrize("first_order", [False, True], ids=["second-order", "first-order"])
+def test_one_step_maml_meta_gradient_equals_the_reference(first_order, glyph_set):
+    """MAML's first inner step runs on the head alone (every row equal: the body's gradient
+    and its derivatives are zero there), and with one step the support pass is shared with
+    the statistics: loss and meta-gradient still equal the plain reference's."""
+    learner = _learner("maml", first_order=first_order, inner_steps=1).double().train()
+    with torch.no_grad():  # a shared row away from zero, as after meta-training
+        learner.head_weight.normal_(0, 0.3)
+        learner.head_bias.fill_(0.2)
+    ep = _double(EpisodeSampler(glyph_set, 5, 1, 2, 2,
+                                generator=torch.Generator().manual_seed(1)).sample())
+    params = [p for p in learner.parameters() if p.requires_grad]
+    loss, _ = learner.loss(ep)
+    ref = _reference_meta_loss(learner, ep, first_order=first_order, steps=1)
+    torch.testing.assert_close(loss, ref, atol=1e-10, rtol=1e-10)
+    for g, w in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params),
+                    strict=True):
+        torch.testing.assert_close(g, w, atol=1e-9, rtol=1e-7)
+
+
 def test_protomaml_meta_gradient_reaches_the_body_through_the_prototypes(glyph_set):
     """With zero inner steps Proto-MAML is ProtoNet with support-statistics batch norm: its
     whole meta-gradient flows through the head's initialisation (w = 2c, b = -|c|^2), so

@@ -145,8 +145,30 @@ class MAML(Learner):
 
     def _task_logits(self, body: Params, sx: torch.Tensor, sy: torch.Tensor,
                      qx: torch.Tensor, way: int, steps: int, first_order: bool) -> torch.Tensor:
-        params = self._adapt_params(body, sx, sy, way, steps, first_order)
-        _, stats = self._forward(params, sx, None)  # support statistics of the adapted net
+        if self._shared_head_row and steps >= 1:
+            # Every head row equal: the support loss is log N for any body, so the first
+            # step's body gradient is zero, and so are its derivatives (the second-order
+            # terms). That step runs on the head alone, from one support pass that also
+            # gives the statistics when no body step follows: the same loss and
+            # meta-gradient to float rounding, without a pass back through the convolutions.
+            emb, stats = self._embed(body, sx)  # (S, D)
+            lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+
+            def head_loss(head: Params) -> torch.Tensor:
+                return F.cross_entropy(emb @ head["head.weight"].T + head["head.bias"], sy)
+
+            head = self._init_head(emb, sy, way)
+            grads = grad(head_loss)(head)
+            if first_order:
+                grads = {k: g.detach() for k, g in grads.items()}
+            params = {**body, **{k: h - lrs[k] * grads[k] for k, h in head.items()}}
+            if steps > 1:
+                params = self._adapt_params(body, sx, sy, way, steps - 1, first_order,
+                                            params=params)
+                _, stats = self._forward(params, sx, None)
+        else:
+            params = self._adapt_params(body, sx, sy, way, steps, first_order)
+            _, stats = self._forward(params, sx, None)  # support statistics of the adapted net
         logits, _ = self._forward(params, qx, stats)
         return logits
 
