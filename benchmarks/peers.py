@@ -13,8 +13,9 @@ it times full training steps (sample + forward + backward + Adam) of
   same maths as the project's learner: support-statistics batch norm, MAML's shared output
   row, Proto-MAML's prototype head), so a ratio exists with no extra package;
 * ``easyfsl`` (ProtoNet) and ``learn2learn`` (MAML first and second order) when installed:
-  their own classes (``easyfsl.methods.PrototypicalNetworks``, ``l2l.algorithms.MAML`` with
-  ``l2l.vision.models.OmniglotCNN``) in their documented per-task training loop. A peer
+  their own classes (``easyfsl.methods.PrototypicalNetworks``; ``l2l.algorithms.MAML`` on
+  ``l2l.vision.models.CNN4(channels=1, max_pool=True)``, the same Conv4) in their documented
+  per-task training loop, on a plain nn.Sequential Conv4 for easyfsl. A peer
   that is not installed is skipped with a line. learn2learn 0.2.0's sdist does not build on
   Python 3.11 (its pre-generated Cython C includes ``longintrepr.h``); regenerate the C files
   with Cython 3 and build the wheel by hand, then it imports with ``requests`` and ``gym``
@@ -204,7 +205,10 @@ def child(args: argparse.Namespace) -> None:
         import learn2learn as l2l
 
         torch.manual_seed(0)
-        model = l2l.vision.models.OmniglotCNN(output_size=WAY, hidden_size=64, layers=4)
+        # CNN4 with max-pooling: the project's Conv4 (OmniglotCNN is Finn et al.'s variant
+        # with strided convolutions instead of pooling, about a quarter of the work)
+        model = l2l.vision.models.CNN4(output_size=WAY, hidden_size=64, layers=4, channels=1,
+                                       max_pool=True, embedding_size=64)
         maml = l2l.algorithms.MAML(model, lr=lr, first_order=fo)
         params = list(maml.parameters())
 
