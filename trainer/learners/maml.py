@@ -1,9 +1,13 @@
 """MAML (Finn et al. 2017), second order by default, first order as a flag.
 
-The inner loop is functional: ``torch.func.grad`` over a dict of parameters, and a batch
-of tasks runs as one ``torch.func.vmap`` call instead of a Python loop per task. The outer
-(meta) gradient flows through the inner updates by ordinary autograd; ``first_order``
-detaches the inner gradients, which drops the second-derivative terms (FOMAML).
+The inner loop is functional: ``torch.func.grad`` over a dict of parameters, and on a GPU
+a batch of tasks runs as one ``torch.func.vmap`` call instead of a Python loop per task (on
+a CPU one task at a time ran faster: :attr:`MAML.task_chunk`). The outer (meta) gradient
+flows through the inner updates by ordinary autograd; ``first_order`` detaches the inner
+gradients, which drops the second-derivative terms (FOMAML). The first inner step needs no
+second support pass: with MAML's shared head row it runs on the head alone (the body's
+gradient is zero there), with Proto-MAML's prototype head the support pass that made the
+prototypes gives the body's gradient by its vector-Jacobian product.
 
 The output layer starts from ONE meta-learned row (weight (D,), bias ()) copied to every
 class of a task (Unicorn-MAML, Ye & Chao 2022). MAML's usual N rows would tie each row to
@@ -40,7 +44,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, vjp, vmap
 
 from trainer.data.episodes import Episode
 from trainer.learners.base import (
@@ -166,9 +170,29 @@ class MAML(Learner):
                 params = self._adapt_params(body, sx, sy, way, steps - 1, first_order,
                                             params=params)
                 _, stats = self._forward(params, sx, None)
+        elif steps >= 1:
+            # The head comes from the support embedding (Proto-MAML): one support pass gives
+            # it and, by its vector-Jacobian product, the first step's body gradient (the
+            # direct one, the head held fixed, as torch.func.grad over body and head gives).
+            emb, embed_vjp = vjp(lambda b: self._embed(b, sx)[0], body)  # (S, D)
+            head = self._init_head(emb, sy, way)
+            lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+
+            def head_loss(h: Params, e: torch.Tensor) -> torch.Tensor:
+                return F.cross_entropy(e @ h["head.weight"].T + h["head.bias"], sy)
+
+            g_head, g_emb = grad(head_loss, argnums=(0, 1))(head, emb)
+            grads = {**embed_vjp(g_emb)[0], **g_head}
+            if first_order:
+                grads = {k: g.detach() for k, g in grads.items()}
+            params = {k: p - lrs[k] * grads[k] for k, p in {**body, **head}.items()}
+            if steps > 1:
+                params = self._adapt_params(body, sx, sy, way, steps - 1, first_order,
+                                            params=params)
+            _, stats = self._forward(params, sx, None)  # support statistics of the adapted net
         else:
             params = self._adapt_params(body, sx, sy, way, steps, first_order)
-            _, stats = self._forward(params, sx, None)  # support statistics of the adapted net
+            _, stats = self._forward(params, sx, None)
         logits, _ = self._forward(params, qx, stats)
         return logits
 
