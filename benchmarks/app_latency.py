@@ -16,6 +16,8 @@
   ``refit_1000_ms`` is the same 1,000 classes fitted again by one ``Model`` (the fit
   remembered by content). This is the work
   the app's worker thread does; the GUI thread never waits on it.
+* fits: only the first fits of 1,000 classes, the models taken in turn each round (so a
+  busy machine's load falls on all of them alike), median and fastest of --repeats rounds.
 * lookup (the built-in "Nôm: all code points" set, with lookup-nom.pt when present, else
   protonet-nom.pt): through ``trainer.api``, the first fit (fonts rendered and embedded;
   skipped when --lookup-cache already holds them), a fit from the cache, and predicting
@@ -183,6 +185,32 @@ def facade_timings(data_root: Path | None, repeats: int) -> list[dict]:
     return rows
 
 
+def fit_rounds(data_root: Path | None, repeats: int) -> dict:
+    import torch
+
+    from trainer.api import Model, load_model, normalize_glyph
+
+    cls = example_images(1000, data_root)
+    glyphs = [normalize_glyph(g.image) for _, gs in cls for g in gs]
+    labels = [name for name, gs in cls for _ in gs]
+    models = {p.name: load_model(p) for p in sorted((REPO / "resources" / "models").glob("*.pt"))}
+
+    def first_fit(m: Model) -> float:
+        t = time.perf_counter()
+        Model(m.learner, m.info, m.device).fit(glyphs, labels)  # nothing remembered
+        return time.perf_counter() - t
+
+    for m in models.values():
+        first_fit(m)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, m in models.items():
+            times[name].append(first_fit(m))
+    return {"threads": torch.get_num_threads(),
+            **{name: {"fit_1000_s_median": round(statistics.median(v), 2),
+                      "fit_1000_s_min": round(min(v), 2)} for name, v in times.items()}}
+
+
 def lookup_model_path() -> Path:
     from nomgui.lookupset import LOOKUP_MODELS
 
@@ -282,7 +310,8 @@ def main() -> None:
     p.add_argument("--strokes", type=int, default=20)
     p.add_argument("--repeats", type=int, default=5, help="facade timings: runs per figure")
     p.add_argument("--parts", nargs="+", default=["launch", "strokes", "facade"],
-                   choices=["launch", "strokes", "facade", "lookup"], help="what to measure")
+                   choices=["launch", "strokes", "facade", "fits", "lookup"],
+                   help="what to measure")
     p.add_argument("--lookup-cache", type=Path,
                    default=Path(tempfile.gettempdir()) / "nomgui-bench-lookup",
                    help="lookup: where the font renderings and embeddings are cached")
@@ -306,6 +335,8 @@ def main() -> None:
                                 for n in (20, 1000)]
     if "facade" in args.parts:
         result["facade"] = facade_timings(args.data_root, args.repeats)
+    if "fits" in args.parts:
+        result["fits"] = fit_rounds(args.data_root, args.repeats)
     if "lookup" in args.parts:
         result["lookup"] = lookup_facade(args.lookup_cache, args.repeats)
         result["lookup"].update(lookup_strokes(args.lookup_cache, args.strokes))
