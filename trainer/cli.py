@@ -58,9 +58,10 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--extend", action="store_true",
-                   help="with --resume and a larger --steps: the cosine LR schedule goes on "
-                        "from where it stood down to 0 at the new --steps (without it, a "
-                        "larger --steps re-stretches the schedule: a warm restart)")
+                   help="with --resume and another --steps: the cosine LR schedule goes on "
+                        "from where it stood down to 0 at the new --steps, larger or smaller "
+                        "(without it, a larger --steps re-stretches the schedule: a warm "
+                        "restart; a smaller one is ignored)")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--hidden", type=int, default=64,
                    help="backbone channels per block (the papers' Conv4: 64)")
@@ -142,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
         "nom-only) named among every vocabulary code point, each represented by clean "
         "renderings in every installed font that covers it")
     lk.add_argument("--lookup", action="store_true")
+    lk.add_argument("--support", default="clean", choices=("clean", "woodblock", "both"),
+                    help="renderings that stand for each code point: clean ones (one per "
+                         "font), the woodblock-like training renderings (6 per code point), "
+                         "or both (default: clean)")
     w.add_argument("--train-per-class", type=int, default=10)
     w.add_argument("--val-per-class", type=int, default=4)
     p.add_argument("--min-images", type=int,
@@ -384,7 +389,7 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
 def cmd_lookup(args: argparse.Namespace, learner: Any, payload: dict[str, Any], size: int,
                device: torch.device) -> int:
     """``evaluate --lookup``: see :mod:`trainer.lookup`."""
-    from trainer.data.nom_lookup import crop_parts, font_report, load_vocabulary, render_support
+    from trainer.data.nom_lookup import crop_parts, font_report, load_vocabulary, lookup_support
     from trainer.lookup import lookup_accuracy
 
     if args.dataset != "nom":
@@ -403,11 +408,12 @@ def cmd_lookup(args: argparse.Namespace, learner: Any, payload: dict[str, Any], 
     check = check_classes(payload, queries, dataset=args.dataset)
     label = part_label(check, part=args.part, dataset=args.dataset, split=args.split,
                        allow_seen=args.allow_seen)
-    support = render_support(vocab, size, cache_dir=args.cache_dir)
+    support = lookup_support(vocab, size, args.support, cache_dir=args.cache_dir)
     result = lookup_accuracy(learner, support, queries, device=device, fonts=fonts)
     record = {"model": str(args.model), "algo": payload["learner"]["algo"],
               "dataset": args.dataset, "split": args.split, "part": label,
-              "protocol": "lookup", "way": result.classes, "shot": 1,
+              "protocol": "lookup", "support": args.support, "way": result.classes,
+              "shot": 1,
               "mean": result.top["1"], "ci95": result.top_ci95["1"], **result.to_dict(),
               "crops_seen_in_training": len(check.seen)}
     if args.record:

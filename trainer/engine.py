@@ -88,14 +88,16 @@ def continue_to(saved: TrainConfig, step: int, steps: int, *, extend: bool
     """The configuration a resumed run at ``step`` goes on with when asked for ``steps``,
     and a line saying what happens to its LR schedule (None: nothing changes).
 
-    ``extend``: the cosine goes on from its value at ``step`` down to zero at ``steps``.
-    Otherwise a larger ``steps`` re-stretches the whole cosine over ``steps``, which
-    restarts it part-way (a warm restart: the LR jumps up at ``step``).
+    ``extend``: the cosine goes on from its value at ``step`` down to zero at ``steps``,
+    which may also be fewer than the run planned (finishing a run early with a complete
+    decay, e.g. when its time runs out). Otherwise a larger ``steps`` re-stretches the
+    whole cosine over ``steps``, which restarts it part-way (a warm restart: the LR jumps up
+    at ``step``), and a smaller one is ignored.
     """
-    if steps <= saved.steps:
-        if extend:
-            raise RunError(f"--extend needs --steps above the run's {saved.steps}")
+    if steps == saved.steps or (steps < saved.steps and not extend):
         return saved, None
+    if extend and steps <= step:
+        raise RunError(f"--extend needs --steps above the step the run stands at ({step})")
     if saved.schedule != "cosine":
         return saved.replace(steps=steps), None
     now = schedule_factor(saved, step)
@@ -107,7 +109,8 @@ def continue_to(saved: TrainConfig, step: int, steps: int, *, extend: bool
                 f"without --extend to restart the schedule over {steps} steps")
         return saved.replace(steps=steps, extend_from=(step, now)), (
             f"the cosine schedule goes on from {100 * now:.0f}% of --lr at step {step} "
-            f"down to 0 at step {steps} (--extend)")
+            f"down to 0 at step {steps} (--extend"
+            f"{', ending before the planned ' + str(saved.steps) if steps < saved.steps else ''})")
     restarted = saved.replace(steps=steps, extend_from=None)
     return restarted, (
         f"--steps {steps} restarts the cosine schedule: it is re-stretched over {steps} "

@@ -113,6 +113,16 @@ def test_extend_continues_the_cosine_from_where_it_stood():
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
+def test_extend_to_fewer_steps_finishes_the_decay_early():
+    saved = _cfg(steps=3000)
+    cfg, note = engine.continue_to(saved, 1200, 2000, extend=True)
+    assert cfg.steps == 2000 and "ending before the planned 3000" in note
+    assert engine.schedule_factor(cfg, 1200) == pytest.approx(engine.schedule_factor(saved, 1200))
+    assert engine.schedule_factor(cfg, 2000) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(engine.RunError, match="above the step"):
+        engine.continue_to(saved, 1200, 1200, extend=True)
+
+
 def test_a_larger_steps_without_extend_restarts_the_schedule_and_says_so():
     saved = _cfg(steps=1800)
     cfg, note = engine.continue_to(saved, 1800, 4200, extend=False)

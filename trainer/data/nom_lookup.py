@@ -246,6 +246,24 @@ def render_training(vocab: Vocabulary, size: int, *, samples: int = 6, seed: int
     return cached(cache_dir, key, build)
 
 
+def lookup_support(vocab: Vocabulary, size: int, kind: str = "clean", *,
+                   cache_dir: Path | None = None, progress: Progress | None = None,
+                   cancel: Cancel | None = None) -> GlyphSet:
+    """The renderings that stand for each code point: ``clean`` (:func:`render_support`),
+    ``woodblock`` (:func:`render_training`'s 6 per code point) or ``both``."""
+    if kind not in ("clean", "woodblock", "both"):
+        raise ValueError(f"unknown support {kind!r}: clean, woodblock or both")
+    parts = []
+    if kind in ("clean", "both"):
+        parts.append(render_support(vocab, size, cache_dir=cache_dir, progress=progress,
+                                    cancel=cancel))
+    if kind in ("woodblock", "both"):
+        parts.append(render_training(vocab, size, cache_dir=cache_dir, progress=progress))
+    if len(parts) == 2 and parts[0].class_names != parts[1].class_names:
+        raise DataError("the clean and woodblock renderings cover different code points")
+    return parts[0] if len(parts) == 1 else GlyphSet.merge(parts)
+
+
 @dataclass(frozen=True)
 class LookupSplits:
     """``train``: renderings of every code point plus crops of the training characters
@@ -305,5 +323,5 @@ def lookup_splits(root: Path | None, size: int, *, samples: int = 6,
 
 
 __all__ = ["VOCABULARY", "LookupSplits", "Vocabulary", "clean_rendering",
-           "crop_parts", "font_report", "load_vocabulary", "lookup_splits",
+           "crop_parts", "font_report", "load_vocabulary", "lookup_splits", "lookup_support",
            "render_support", "render_training", "woodblock_sample"]
