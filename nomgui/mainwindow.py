@@ -1421,9 +1421,6 @@ class MainWindow(QMainWindow):
         if m.algo not in LOOKUP_ALGOS:
             note = (" — this model cannot name the whole vocabulary; choose a cosine or "
                     "ProtoNet model in the Model menu")
-        elif m.path.name != LOOKUP_MODELS[0]:
-            note = f" ({LOOKUP_MODELS[0]} is not installed)" if not any(
-                x.path.name == LOOKUP_MODELS[0] for x in self.models) else ""
         taught = sum(len(c.examples) for c in self.classset.classes)
         self.lookup_panel.set_model(
             f"<b>{LOOKUP_NAME}</b>: {n:,} characters, named by <b>{m.path.name}</b> "
