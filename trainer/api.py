@@ -92,8 +92,8 @@ class ModelInfo:
                 return (f"held-out examples {mean:.1f}% (95% CI {low:.0f}-{high:.0f}%, "
                         f"{e.get('held_out', '?')} of your examples)")
         if self.train_config.get("holdout_per_class"):
-            return ("not evaluated: no held-out example was measured (a class needs two "
-                    "examples to hold one out)")
+            return ("not evaluated: no held-out example was measured (no class had the two "
+                    "examples it needs to hold one out, or the run was killed before)")
         return "not evaluated: trained on every example of its data"
 
 
