@@ -65,6 +65,16 @@ def child_launch(t0: float) -> None:
     app.exec()
 
 
+def wait_for(app, cond, timeout: float) -> None:
+    """Process Qt events until ``cond()`` holds (TimeoutError after ``timeout`` s)."""
+    end = time.perf_counter() + timeout
+    while not cond():
+        app.processEvents()
+        time.sleep(0.001)
+        if time.perf_counter() > end:
+            raise TimeoutError
+
+
 def example_images(n_classes: int, data_root: Path | None) -> list[tuple[str, list]]:
     import numpy as np
     from PIL import Image
@@ -121,12 +131,7 @@ def stroke_latency(n_classes: int, strokes: int, data_root: Path | None) -> dict
     w.show()
 
     def wait(cond, timeout=300.0) -> None:
-        end = time.perf_counter() + timeout
-        while not cond():
-            app.processEvents()
-            time.sleep(0.001)
-            if time.perf_counter() > end:
-                raise TimeoutError
+        wait_for(app, cond, timeout)
 
     wait(lambda: w.fitted)
     ready = time.perf_counter() - t0
@@ -278,12 +283,7 @@ def lookup_strokes(cache: Path, strokes: int) -> dict:
     w.show()
 
     def wait(cond, timeout=900.0) -> None:
-        end = time.perf_counter() + timeout
-        while not cond():
-            app.processEvents()
-            time.sleep(0.001)
-            if time.perf_counter() > end:
-                raise TimeoutError
+        wait_for(app, cond, timeout)
 
     wait(lambda: isinstance(w.classset, LookupSet) and w.fitted and w.model is not None
          and w.model.path == lookup_model_path())

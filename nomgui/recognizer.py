@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,18 +123,27 @@ class RecognizerWorker(QObject):
                     img, size, clean_print=self._model.info.clean_print)
         return self._cache[key]
 
-    @Slot(int, object)
-    def fit(self, generation: int, examples: list[tuple[str, Path]]) -> None:
-        """Adapt the model to the class set: examples are (label, png path). Emits
-        ``fitProgress`` as it goes; a fit no longer wanted stops without an answer."""
+    def _fit_wanted(self, generation: int) -> Callable[[], bool] | None:
+        """The cancel test of fit ``generation`` (True once a newer fit or closing makes it
+        unwanted), or None when it is already unwanted or no model is loaded (said)."""
 
         def cancel() -> bool:
             return self.closing or self.wanted_fit != generation
 
         if cancel():
-            return
+            return None
         if self._model is None:
             self.fitFailed.emit(generation, "no model is loaded")
+            return None
+        return cancel
+
+    @Slot(int, object)
+    def fit(self, generation: int, examples: list[tuple[str, Path]]) -> None:
+        """Adapt the model to the class set: examples are (label, png path). Emits
+        ``fitProgress`` as it goes; a fit no longer wanted stops without an answer."""
+
+        cancel = self._fit_wanted(generation)
+        if cancel is None:
             return
         api = self._api()
         t0 = time.perf_counter()
@@ -204,13 +214,8 @@ class RecognizerWorker(QObject):
         once, cached in ``cache_dir``) plus the user's examples, labelled with their
         characters. Progress, cancellation and answers as :meth:`fit`."""
 
-        def cancel() -> bool:
-            return self.closing or self.wanted_fit != generation
-
-        if cancel():
-            return
-        if self._model is None:
-            self.fitFailed.emit(generation, "no model is loaded")
+        cancel = self._fit_wanted(generation)
+        if cancel is None:
             return
         api = self._api()
         t0 = time.perf_counter()

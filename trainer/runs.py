@@ -19,7 +19,7 @@ from trainer.calibrate import calibrate_model_file
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
-from trainer.data.nom_lookup import LookupSplits, load_vocabulary, lookup_splits, render_support
+from trainer.data.nom_lookup import LookupSplits, lookup_splits
 from trainer.data.splits import Splits, make_splits, trained_parts
 from trainer.distributed import SINGLE, Dist
 from trainer.evaluate import (
@@ -77,10 +77,9 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
         learner = create_learner(cfg.algo, backbone,
                                  **{"num_classes": splits.train.num_classes, **cfg.hparams})
         sampler = BatchSampler(splits.train, batch, generator=generator, affine=cfg.affine)
-        support = render_support(load_vocabulary(), cfg.image_size)
 
         def validate(model: Learner) -> float:
-            return lookup_accuracy(model, support, splits.val, device=device,
+            return lookup_accuracy(model, splits.support, splits.val, device=device,
                                    limit=LOOKUP_VAL_QUERIES).mean
     elif LEARNERS[cfg.algo].batch_kind == "classification":
         train_part, held_out = split_pretrain(splits.pretrain)

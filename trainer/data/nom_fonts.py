@@ -87,16 +87,38 @@ def render_sample(char: str, font: ImageFont.FreeTypeFont, rng: np.random.Genera
            stroke_fill=int(ink))
     if not bold and rng.random() < 0.3:
         img = img.filter(ImageFilter.MaxFilter(3))  # thinner strokes (ink is dark)
-    angle, shear = rng.normal(0, 3), rng.normal(0, 0.06)
-    img = img.transform(img.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0),
-                        resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
-    img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
+    img = tilt(img, rng.normal(0, 3), rng.normal(0, 0.06), int(paper))
     if rng.random() < 0.5:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
     arr = np.asarray(img, dtype=np.float32)
     gradient = np.linspace(-1, 1, CANVAS)[None, :] * rng.normal(0, 12)
     arr = arr + gradient + rng.normal(0, rng.uniform(0, 8), arr.shape)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def tilt(img: Image.Image, angle: float, shear: float, fill: int) -> Image.Image:
+    """Shear (horizontal, about the page's centre) then rotate by ``angle`` degrees; the
+    uncovered corners get ``fill`` (the paper)."""
+    img = img.transform(img.size, Image.Transform.AFFINE,
+                        (1, shear, -shear * CANVAS / 2, 0, 1, 0),
+                        resample=Image.Resampling.BILINEAR, fillcolor=fill)
+    return img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=fill)
+
+
+class FontCache:
+    """FreeType faces by (file, face index, pixel size), loaded once; the file is the font's
+    BMP or supplementary-plane file as ``char`` needs."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int, int], ImageFont.FreeTypeFont] = {}
+
+    def get(self, spec: FontSpec, char: str, px: int) -> ImageFont.FreeTypeFont:
+        file = spec.files[0 if ord(char) < 0x10000 else 1]
+        key = (file, spec.index, px)
+        font = self._cache.get(key)
+        if font is None:
+            font = self._cache[key] = ImageFont.truetype(file, px, index=spec.index)
+        return font
 
 
 def load_nom_fonts(root: Path | None, size: int = 28, *, samples: int = 10,
@@ -124,19 +146,16 @@ def load_nom_fonts(root: Path | None, size: int = 28, *, samples: int = 10,
     key = f"nomfonts-{size}px-v{PREPROCESS_VERSION}-{signature([tsv], *key_parts)}"
 
     def build() -> GlyphSet:
-        cache: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
+        faces = FontCache()
         images = np.zeros((len(plan) * samples, size, size), dtype=np.uint8)
         for c, (_cp, char, covering) in enumerate(plan):
             rng = np.random.default_rng([seed, c])
             for s in range(samples):
                 spec = covering[s % len(covering)]
-                file = spec.files[0 if ord(char) < 0x10000 else 1]
                 px = int(CANVAS * rng.uniform(0.7, 0.9))
-                font = cache.get((file, px))
-                if font is None:
-                    font = cache[(file, px)] = ImageFont.truetype(file, px, index=spec.index)
-                images[c * samples + s] = normalize(render_sample(char, font, rng), size,
-                                                    ink="dark", clean=True)
+                images[c * samples + s] = normalize(
+                    render_sample(char, faces.get(spec, char, px), rng), size, ink="dark",
+                    clean=True)
             if progress is not None and c % 200 == 0:
                 progress(c / len(plan), f"rendered {c}/{len(plan)} characters")
         labels = torch.arange(len(plan)).repeat_interleave(samples)
@@ -145,4 +164,5 @@ def load_nom_fonts(root: Path | None, size: int = 28, *, samples: int = 10,
     return cached(cache_dir, key, build)
 
 
-__all__ = ["FONTS", "FontSpec", "installed_fonts", "load_nom_fonts", "render_sample"]
+__all__ = ["FONTS", "FontCache", "FontSpec", "installed_fonts", "load_nom_fonts",
+           "render_sample", "tilt"]

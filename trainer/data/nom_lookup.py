@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from trainer.data.glyphset import GlyphSet
 from trainer.data.nom import load_nom
-from trainer.data.nom_fonts import CANVAS, FONTS, FontSpec, installed_fonts
+from trainer.data.nom_fonts import CANVAS, FONTS, FontCache, FontSpec, installed_fonts, tilt
 from trainer.data.sources import DataError, Progress, cached, signature
 from trainer.glyphs import PREPROCESS_VERSION, normalize
 from trainer.learners.base import check_cancel
@@ -85,21 +85,6 @@ def font_report(fonts: list[FontSpec] | None = None) -> tuple[list[str], list[st
     return [f.column for f in found], missing
 
 
-class _Fonts:
-    """FreeType faces by (file, pixel size), loaded once."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, int, int], ImageFont.FreeTypeFont] = {}
-
-    def get(self, spec: FontSpec, char: str, px: int) -> ImageFont.FreeTypeFont:
-        file = spec.files[0 if ord(char) < 0x10000 else 1]
-        key = (file, spec.index, px)
-        font = self._cache.get(key)
-        if font is None:
-            font = self._cache[key] = ImageFont.truetype(file, px, index=spec.index)
-        return font
-
-
 def clean_rendering(char: str, font: ImageFont.FreeTypeFont) -> Image.Image:
     """Black glyph on white, centred on a CANVAS x CANVAS page: what a support image is."""
     img = Image.new("L", (CANVAS, CANVAS), 255)
@@ -122,7 +107,7 @@ def render_support(vocab: Vocabulary, size: int, *, fonts: list[FontSpec] | None
            f"{signature([], vocab.digest(), *[f.files for f in fonts])}")
 
     def build() -> GlyphSet:
-        faces = _Fonts()
+        faces = FontCache()
         images: list[np.ndarray] = []
         labels: list[int] = []
         names: list[str] = []
@@ -185,10 +170,7 @@ def woodblock_sample(char: str, font: ImageFont.FreeTypeFont, rng: np.random.Gen
         img = img.filter(ImageFilter.MaxFilter(3))  # eroded, thin strokes
     elif wear < 0.5:
         img = img.filter(ImageFilter.MinFilter(3))  # ink bleed, thick strokes
-    angle, shear = rng.normal(0, 2.5), rng.normal(0, 0.05)
-    img = img.transform(img.size, Image.Transform.AFFINE, (1, shear, -shear * CANVAS / 2, 0, 1, 0),
-                        resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
-    img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
+    img = tilt(img, rng.normal(0, 2.5), rng.normal(0, 0.05), int(paper))
     low = int(rng.uniform(18, 44))  # scan resolution of a crop
     img = img.resize((low, low), Image.Resampling.BOX).resize((CANVAS, CANVAS),
                                                               Image.Resampling.BILINEAR)
@@ -217,7 +199,7 @@ def render_training(vocab: Vocabulary, size: int, *, samples: int = 6, seed: int
            f"{signature([], vocab.digest(), *[f.files for f in fonts], samples, seed)}")
 
     def build() -> GlyphSet:
-        faces = _Fonts()
+        faces = FontCache()
         images = np.zeros((len(plan) * samples, size, size), dtype=np.uint8)
         for c, (_cp, char, specs) in enumerate(plan):
             rng = np.random.default_rng([seed, c])
@@ -268,12 +250,14 @@ def lookup_support(vocab: Vocabulary, size: int, kind: str = "clean", *,
 class LookupSplits:
     """``train``: renderings of every code point plus crops of the training characters
     (one class per code point); ``val`` / ``test``: crops of the validation / test
-    characters the vocabulary covers; ``crop_train``: the characters whose crops train."""
+    characters the vocabulary covers; ``crop_train``: the characters whose crops train;
+    ``support``: the clean renderings a lookup ranks against (cached like the rest)."""
 
     train: GlyphSet
     val: GlyphSet
     test: GlyphSet
     crop_train: list[str]
+    support: GlyphSet  # clean renderings of the vocabulary, what validation ranks against
 
     @property
     def pretrain(self) -> GlyphSet:
@@ -319,7 +303,8 @@ def lookup_splits(root: Path | None, size: int, *, samples: int = 6,
     order = torch.argsort(labels, stable=True)
     relabelled = GlyphSet(crops_train.images[order], labels[order], fonts.class_names)
     train = GlyphSet.merge([fonts, relabelled])
-    return LookupSplits(train, crops_val, crops_test, list(crops_train.class_names))
+    support = render_support(vocab, size, cache_dir=cache_dir, progress=progress)
+    return LookupSplits(train, crops_val, crops_test, list(crops_train.class_names), support)
 
 
 __all__ = ["VOCABULARY", "LookupSplits", "Vocabulary", "clean_rendering",

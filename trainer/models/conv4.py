@@ -105,7 +105,7 @@ class Conv4(nn.Module):
         * ``running`` on a CPU: in chunks of :data:`CPU_CHUNK` images (each image's
           embedding is its own there, so the result is the same bit for bit): the maps of
           a few dozen images stay in cache and their memory is reused, where 2,000 images
-          at once allocate and fault in 400 MB maps (2,000 Omniglot glyphs: 1.0 -> 0.47 s).
+          at once allocate and fault in 400 MB maps (README, app fits on a quiet machine).
         """
         if (self.bn_mode == "running" and x.device.type == "cpu" and x.shape[0] > CPU_CHUNK
                 and not is_batchedtensor(x)):
