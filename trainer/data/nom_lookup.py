@@ -50,9 +50,6 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.codepoints)
 
-    def index(self) -> dict[str, int]:
-        return {cp: i for i, cp in enumerate(self.codepoints)}
-
     def digest(self) -> str:
         """sha256 of the code points and their fonts: names a rendering cache."""
         text = "\n".join(f"{cp}:{','.join(f)}" for cp, f in zip(self.codepoints, self.fonts,
@@ -258,15 +255,6 @@ class LookupSplits:
     test: GlyphSet
     crop_train: list[str]
     support: GlyphSet  # clean renderings of the vocabulary, what validation ranks against
-
-    @property
-    def pretrain(self) -> GlyphSet:
-        return self.train  # never the validation crops
-
-    def part(self, name: str) -> GlyphSet:
-        if name not in ("train", "val", "test"):
-            raise ValueError(f"unknown split part {name!r}; choose train, val or test")
-        return getattr(self, name)
 
 
 def crop_parts(root: Path | None, size: int, split: str = "seed", *,
