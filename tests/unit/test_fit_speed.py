@@ -54,8 +54,9 @@ def reference_adapt(learner: MAML, sx: torch.Tensor, sy: torch.Tensor, way: int)
     return classify
 
 
+@pytest.mark.parametrize("images", [50, 150])  # one chunk; three, the last one partial
 @pytest.mark.parametrize("bn", ["running", "support"])
-def test_no_grad_forward_equals_the_autograd_forward(bn, glyph_set):
+def test_no_grad_forward_equals_the_autograd_forward(bn, images, glyph_set):
     torch.manual_seed(0)
     learner = create_learner("protonet" if bn == "running" else "maml", {"image_size": 28})
     net = learner.backbone.eval()
@@ -66,8 +67,9 @@ def test_no_grad_forward_equals_the_autograd_forward(bn, glyph_set):
             if bn == "running":
                 norm.running_mean.normal_(0, 0.2)
                 norm.running_var.uniform_(0.5, 2.0)
-    x = glyph_set.images[:50].unsqueeze(1).float() / 255
-    q = glyph_set.images[50:60].unsqueeze(1).float() / 255
+    assert glyph_set.images.shape[0] >= images + 10
+    x = glyph_set.images[:images].unsqueeze(1).float() / 255
+    q = glyph_set.images[images:images + 10].unsqueeze(1).float() / 255
     with torch.enable_grad():
         ref, ref_stats = net(x, return_stats=True)
         ref_q = net(q, ref_stats)
@@ -79,6 +81,34 @@ def test_no_grad_forward_equals_the_autograd_forward(bn, glyph_set):
     for (m, v), (rm, rv) in zip(stats, ref_stats, strict=True):
         torch.testing.assert_close(m, rm.detach())
         torch.testing.assert_close(v, rv.detach())
+
+
+def reference_heads(support: torch.Tensor, labels: torch.Tensor, way: int, steps: int,
+                    lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transfer's head fit as it was before issue 17: autograd through a bmm."""
+    t, _, d = support.shape
+    weight = torch.zeros(t, way, d, dtype=support.dtype, requires_grad=True)
+    bias = torch.zeros(t, way, dtype=support.dtype, requires_grad=True)
+    opt = torch.optim.Adam([weight, bias], lr=lr)
+    for _ in range(steps):
+        logits = support @ weight.transpose(1, 2) + bias[:, None, :]
+        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="sum")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return weight.detach(), bias.detach()
+
+
+@pytest.mark.parametrize("tasks", [1, 3])
+def test_transfer_heads_equal_the_autograd_fit(tasks):
+    learner = create_learner("transfer", {"image_size": 28}, finetune_steps=30)
+    gen = torch.Generator().manual_seed(0)
+    support = torch.randn(tasks, 40, 64, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 8, (tasks, 40), generator=gen)
+    weight, bias = learner._fit_heads(support, labels, 8)
+    ref_w, ref_b = reference_heads(support, labels, 8, 30, learner.hparams["finetune_lr"])
+    torch.testing.assert_close(weight, ref_w)
+    torch.testing.assert_close(bias, ref_b)
 
 
 @pytest.mark.parametrize(("algo", "steps"),

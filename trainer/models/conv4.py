@@ -92,36 +92,104 @@ class Conv4(nn.Module):
 
     def _forward_no_grad(self, x: torch.Tensor, stats: BNStats | None = None
                          ) -> tuple[torch.Tensor, BNStats]:
-        """:meth:`forward_with_stats` for inference, equal to float rounding: on 2,000
-        images most of the time went to passes over the first block's full-size maps
-        (batch norm, ReLU, pooling with indices), not to the convolutions.
+        """:meth:`forward_with_stats` for inference, equal to float rounding (README, app
+        fits: on a CPU, passes over the first block's full-size maps took most of the time,
+        not the convolutions).
 
-        * ``running`` (evaluation): batch norm is folded into the convolution's weights and
-          bias (one pass fewer; rounding differs by ~1e-6 of the embedding);
+        * Whenever the statistics are known (``running``, or ``support`` with ``stats``
+          given: a query set) each image's embedding is its own, so batch norm is folded
+          into the convolution's weights and bias (one pass fewer) and, on a CPU, images go
+          in chunks of :data:`CPU_CHUNK`: their maps stay in cache and their memory is
+          reused, where 2,000 images at once allocate and fault in 400 MB maps.
+        * ``support`` with ``stats=None`` (a support set normalised by its own statistics):
+          on a CPU, :meth:`_support_no_grad`, chunked too.
         * ReLU after pooling instead of before: max and ReLU commute exactly (ReLU is
-          monotone), and the ReLU then touches a quarter of the values;
-        * ``support``: statistics and scale-shift as in :meth:`forward_with_stats` (same
-          operations, so the same numbers);
-        * ``running`` on a CPU: in chunks of :data:`CPU_CHUNK` images (each image's
-          embedding is its own there, so the result is the same bit for bit): the maps of
-          a few dozen images stay in cache and their memory is reused, where 2,000 images
-          at once allocate and fault in 400 MB maps (README, app fits on a quiet machine).
+          monotone), and the ReLU then touches a quarter of the values.
+        * 2 x 2 max-pooling as the maximum of four strided views (:func:`_pool2`, the same
+          values): ``max_pool2d`` without autograd on an NCHW map computes indices too and
+          took as long as the convolution before it on a CPU.
         """
-        if (self.bn_mode == "running" and x.device.type == "cpu" and x.shape[0] > CPU_CHUNK
-                and not is_batchedtensor(x)):
-            return torch.cat([self._forward_no_grad(x[i:i + CPU_CHUNK])[0]
-                              for i in range(0, x.shape[0], CPU_CHUNK)]), []
-        used: BNStats = []
+        cpu = x.device.type == "cpu" and not (is_batchedtensor(x)
+                                              or is_batchedtensor(self.convs[0].weight))
+        if self.bn_mode == "support" and stats is None:
+            if cpu:
+                return self._support_no_grad(x)
+            used: BNStats = []
+            for conv, norm in zip(self.convs, self.norms, strict=True):
+                x = F.relu(_pool2(_support_norm(conv(x), norm, None, used)))
+            return x.flatten(1), used
+        given = stats if self.bn_mode == "support" else None  # running: its averages
+        folded = []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            if self.bn_mode == "running":
-                scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)  # (C,)
-                weight = conv.weight * scale[:, None, None, None]
-                bias = (conv.bias - norm.running_mean) * scale + norm.bias
-                x = F.conv2d(x, weight, bias, padding=1)
-            else:
-                x = _support_norm(conv(x), norm, None if stats is None else stats[i], used)
-            x = F.relu(F.max_pool2d(x, 2))
-        return x.flatten(1), used
+            mean, var = (norm.running_mean, norm.running_var) if given is None else given[i]
+            scale = norm.weight * torch.rsqrt(var + norm.eps)  # (C,)
+            weight = conv.weight * scale[:, None, None, None]
+            folded.append((weight, (conv.bias - mean) * scale + norm.bias))
+        used = [] if given is None else list(given)
+        step = CPU_CHUNK if cpu else max(1, x.shape[0])
+        out = []
+        for start in range(0, x.shape[0], step):
+            h = x[start:start + step]
+            for weight, bias in folded:
+                h = F.relu(_pool2(F.conv2d(h, weight, bias, padding=1)))
+            out.append(h.flatten(1))
+        return (torch.cat(out) if len(out) != 1 else out[0]), used
+
+    def _support_no_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, BNStats]:
+        """Support-mode inference on a CPU in chunks of :data:`CPU_CHUNK` images,
+        block by block: each chunk's convolution adds to the block's sums and is pooled at
+        once, so no full-size map of the whole set is kept (2,000 images: 400 MB).
+
+        Pooling before the statistics are known is exact: batch norm is ``a * y + b`` per
+        channel with ``a = gamma / sqrt(var + eps)``, whose sign is gamma's, so with the
+        convolution multiplied by sign(gamma) the scale is positive and max-pooling commutes
+        with it. The sums are taken about the first chunk's mean (folded into the bias) so
+        that ``E[y^2] - E[y]^2`` does not cancel, and added up in float64.
+        """
+        used: BNStats = []
+        # Each block's output, chunk by chunk, before its batch norm and ReLU: pooled maps
+        # and the (scale, offset) that finish them once the block's statistics are known.
+        chunks = list(x.split(CPU_CHUNK))
+        finish: tuple[torch.Tensor, torch.Tensor] | None = None
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            sign = torch.where(norm.weight < 0, -1.0, 1.0).to(x.dtype)  # (C,)
+            weight = conv.weight * sign[:, None, None, None]
+            bias = conv.bias * sign
+            shift: torch.Tensor | None = None
+            total = torch.zeros(2, weight.shape[0], dtype=torch.float64)
+            pixels = 0  # values per channel
+            pooled = []
+            for h in chunks:
+                if finish is not None:
+                    h = F.relu(torch.addcmul(finish[1][:, None, None], h,
+                                             finish[0][:, None, None]))
+                y = F.conv2d(h, weight, bias if shift is None else bias - shift, padding=1)
+                if shift is None:  # the first chunk's mean: later chunks start centred
+                    shift = y.mean(dim=(0, 2, 3))
+                    y = y - shift[:, None, None]
+                total[0] += y.sum(dim=(0, 2, 3)).double()
+                total[1] += y.square().sum(dim=(0, 2, 3)).double()
+                pooled.append(_pool2(y))
+                pixels += y.shape[0] * y.shape[2] * y.shape[3]
+            assert shift is not None  # x holds at least one image
+            centred = total[0] / pixels  # E[y - shift] per channel
+            var = (total[1] / pixels - centred.square()).clamp_min(0.0).to(x.dtype)
+            used.append(((shift + centred.to(x.dtype)) * sign, var))
+            scale = norm.weight.abs() * torch.rsqrt(var + norm.eps)  # positive
+            finish = scale, norm.bias - centred.to(x.dtype) * scale
+            chunks = pooled
+        assert finish is not None
+        out = torch.cat(chunks)
+        return F.relu(torch.addcmul(finish[1][:, None, None], out, finish[0][:, None, None])
+                      ).flatten(1), used
+
+
+def _pool2(x: torch.Tensor) -> torch.Tensor:
+    """2 x 2 max-pooling of (..., H, W) without indices: ``F.max_pool2d(x, 2)``'s values (an
+    odd last row or column is dropped the same way), for inference only."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2]),
+                         torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
 
 
 def _support_norm(x: torch.Tensor, norm: nn.BatchNorm2d,
