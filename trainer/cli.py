@@ -71,6 +71,10 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--affine", type=float, default=0.0,
                    help="per-sample affine augmentation strength (0: off, 1: +-10 deg...)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"),
+                   help="training-step arithmetic: fp32; tf32 (CUDA TensorFloat-32 "
+                        "matmuls and convolutions); bf16 (autocast, a CPU with avx512_bf16 "
+                        "or AMX, or a GPU). Weights and evaluation stay float32")
     p.add_argument("--json-progress", action="store_true",
                    help="print one JSON object per line on stdout (for the GUI)")
     p.add_argument("--init-from", type=Path,
@@ -197,7 +201,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         hidden=args.hidden,
         batch=args.batch, steps=args.steps, lr=args.lr, schedule=args.schedule,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, affine=args.affine,
-        seed=args.seed, hparams=hp, holdout_per_class=args.holdout_per_class,
+        precision=args.precision, seed=args.seed, hparams=hp,
+        holdout_per_class=args.holdout_per_class,
         init_from=str(args.init_from.resolve()) if args.init_from else None, **episodic)
 
 

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+PRECISIONS = ("fp32", "tf32", "bf16")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -29,6 +31,10 @@ class TrainConfig:
     checkpoint_every: int = 200
     rotations: bool = False
     affine: float = 0.0
+    # Arithmetic of the training step: fp32; tf32 (CUDA matmuls and convolutions in
+    # TensorFloat-32); bf16 (autocast to bfloat16 on a CPU with bf16 units or a GPU).
+    # Weights, optimizer and evaluation stay float32 (trainer.engine.precision_context).
+    precision: str = "fp32"
     seed: int = 0
     init_from: str | None = None  # model file whose matching weights start the run
     # split "all" (a class set): examples of each class kept out of training and
@@ -40,6 +46,9 @@ class TrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"not {self.precision!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be cosine or constant, not {self.schedule!r}")
         for name in ("way", "shot", "query", "batch", "steps", "image_size", "hidden"):

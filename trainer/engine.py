@@ -15,10 +15,11 @@ Files in the run folder:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,6 +61,36 @@ def _move(batch: Any, device: torch.device) -> Any:
     if hasattr(batch, "to"):
         return batch.to(device)
     return tuple(t.to(device) for t in batch)
+
+
+@contextlib.contextmanager
+def precision_context(precision: str, device: torch.device
+                      ) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
+    """The arithmetic of a training step, around its forward and its backward.
+
+    ``bf16``: the forward autocast to bfloat16 (convolutions and matmuls; reductions,
+    losses and the weights stay float32; the backward follows the forward's types, so it
+    runs outside autocast, as PyTorch advises). ``tf32``: float32 tensors, CUDA matmuls and
+    convolutions in TensorFloat-32, forward and backward (the process-wide switch is put
+    back after, so validation stays float32). ``fp32``: nothing changes.
+
+    Use: ``with precision_context(p, d) as forward:`` then ``with forward(): loss = ...``.
+    """
+    tf32 = precision == "tf32" and device.type == "cuda"
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    if tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    def forward() -> contextlib.AbstractContextManager:
+        if precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    try:
+        yield forward
+    finally:
+        if tf32:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def schedule_factor(cfg: TrainConfig, step: int) -> float:
@@ -133,6 +164,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     dist: Dist = SINGLE,
     trained: dict[str, Any] | None = None,
+    sync_every: int | None = None,
 ) -> TrainResult:
     """Train ``learner`` for ``cfg.steps`` steps (from its checkpoint if ``resume``).
 
@@ -141,8 +173,17 @@ def train(
     on) goes into every model file and checkpoint, for ``evaluate``'s seen-class guard.
     Under torchrun every rank calls this with its own ``sampler`` (its share of the batch)
     and ``dist``; rank 0 alone validates, logs, emits events and writes files.
+
+    ``sync_every``: steps between the host's looks at the loss (whether it is finite). Loss
+    and accuracy are summed on the device and read at log steps; on an accelerator every
+    read waits for the queued work, so by default (None) the loss is checked at every
+    step on a CPU, where that costs nothing, and elsewhere every ``log_every`` steps and
+    before every validation and checkpoint. A non-finite loss found late means the
+    weights may already be damaged: the run stops without saving them.
     """
     device = torch.device(device)
+    if sync_every is None:
+        sync_every = 1 if device.type == "cpu" else log_every
     run_dir = Path(run_dir)
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     metrics_path = run_dir / "metrics.jsonl"
@@ -190,7 +231,8 @@ def train(
                        best_step=best_step)
         # The step-log window so far (sums and count since the last logged step): a resume
         # from a checkpoint between two log steps logs the same means as an unbroken run.
-        payload["log_window"] = [window_loss, window_acc, window_n]
+        read_loss, read_acc = sums.tolist()
+        payload["log_window"] = [window_loss + read_loss, window_acc + read_acc, window_n]
         ckpt.save(payload, ckpt_path)
 
     def log(record: Event) -> None:
@@ -205,6 +247,10 @@ def train(
     window_loss, window_acc, window_n = 0.0, 0.0, 0
     if state is not None and state.get("log_window"):
         window_loss, window_acc, window_n = state["log_window"]
+    # Device-side sums since the last log step (one host read per log step, not per step);
+    # the float window above holds what came from a checkpoint.
+    sums = torch.zeros(2, device=device, dtype=torch.float64)
+    last_check = step  # the loss was finite up to here
     t_window = t_start = time.perf_counter()
     start_step = step
     while step < cfg.steps:
@@ -214,20 +260,28 @@ def train(
             status = "stopped"
             break
         batch = _move(sampler.sample(), device)
-        loss, acc = step_loss(batch)
-        if dist.any(not bool(torch.isfinite(loss))):
-            save_checkpoint()
-            raise FloatingPointError(f"loss became {float(loss)} at step {step + 1}; the last "
-                                     "checkpoint is kept. Lower --lr or the inner LR.")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with precision_context(cfg.precision, device) as forward:
+            with forward():
+                loss, acc = step_loss(batch)
+            due = (step + 1 - last_check >= sync_every or (step + 1) % log_every == 0
+                   or step + 1 == cfg.steps or (step + 1) % cfg.val_every == 0
+                   or (step + 1) % cfg.checkpoint_every == 0)
+            if due:
+                # One read: were the steps since the last check finite, and is this one?
+                before, now_ok = torch.stack([sums[0].isfinite(), loss.detach().isfinite()]
+                                             ).tolist()
+                if dist.any(not (before and now_ok)):
+                    _stop_non_finite(float(loss), step, last_check, not dist.any(not before),
+                                     save_checkpoint)
+                last_check = step + 1
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         if manual_allreduce:
             dist.average_gradients(params)
         optimizer.step()
         schedule.step()
         step += 1
-        window_loss += float(loss.detach())
-        window_acc += float(acc)
+        sums += torch.stack([loss.detach(), acc.detach()]).to(sums.dtype)
         window_n += 1
 
         if step % log_every == 0 or step == cfg.steps:
@@ -235,6 +289,9 @@ def train(
             per_step = (now - t_window) / window_n
             elapsed = now - t_start
             rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
+            read_loss, read_acc = sums.tolist()
+            sums.zero_()
+            window_loss, window_acc = window_loss + read_loss, window_acc + read_acc
             mean_loss, mean_acc = dist.mean([window_loss / window_n, window_acc / window_n])
             if dist.is_main:
                 log({"event": "step", "step": step, "steps": cfg.steps,
@@ -264,6 +321,24 @@ def train(
     emit({"event": "done", "status": status, "step": step, "best_val": best_val,
           "best_step": best_step, "model": str(best_path) if best_path.exists() else None})
     return TrainResult(status, step, best_val, best_step, run_dir)
+
+
+def _stop_non_finite(loss: float, step: int, last_check: int, weights_ok: bool,
+                     save_checkpoint: Callable[[], None]) -> None:
+    """Raise for a non-finite loss at a check before step ``step + 1``'s update.
+
+    ``weights_ok``: every step since the previous check (at ``last_check``) had a finite
+    loss, so the weights are those of finite updates and are saved as the checkpoint.
+    Otherwise an update between ``last_check`` and ``step`` came from a non-finite loss,
+    and the checkpoint on disk (written before) is the one kept."""
+    if weights_ok:
+        save_checkpoint()
+        raise FloatingPointError(f"loss became {loss} at step {step + 1}; the last "
+                                 "checkpoint is kept. Lower --lr or the inner LR.")
+    raise FloatingPointError(
+        f"the loss became non-finite between steps {last_check + 1} and {step}; the "
+        "weights since then were not saved, the last checkpoint on disk is kept. Lower "
+        "--lr or the inner LR.")
 
 
 def _open_run(run_dir: Path, learner: Learner, resume: bool) -> dict | Exception | None:

@@ -76,7 +76,8 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
         # (a fixed subset, for speed) against clean renderings of every code point.
         learner = create_learner(cfg.algo, backbone,
                                  **{"num_classes": splits.train.num_classes, **cfg.hparams})
-        sampler = BatchSampler(splits.train, batch, generator=generator, affine=cfg.affine)
+        sampler = BatchSampler(splits.train, batch, generator=generator, affine=cfg.affine,
+                               device=device)
 
         def validate(model: Learner) -> float:
             return lookup_accuracy(model, splits.support, splits.val, device=device,
@@ -86,7 +87,7 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
         learner = create_learner(cfg.algo, backbone,
                                  **{"num_classes": train_part.num_classes, **cfg.hparams})
         sampler: engine.Sampler = BatchSampler(train_part, batch, generator=generator,
-                                               affine=cfg.affine)
+                                               affine=cfg.affine, device=device)
 
         def validate(model: Learner) -> float:
             return classification_accuracy(model, held_out, device)
@@ -94,7 +95,7 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
         learner = create_learner(cfg.algo, backbone, **cfg.hparams)
         sampler = EpisodeSampler(splits.train, cfg.way, cfg.shot, cfg.query, batch,
                                  generator=generator, rotations=cfg.rotations,
-                                 affine=cfg.affine)
+                                 affine=cfg.affine, device=device)
 
         def validate(model: Learner) -> float:
             return evaluate(model, splits.val, way=cfg.way, shot=cfg.shot, query=cfg.query,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 
 import pytest
 import torch
@@ -171,3 +172,62 @@ def test_cli_resume_names_ignored_flags_and_the_schedule(glyph_tree, tmp_path, c
     assert "restarts the cosine schedule" in err
     saved = json.loads((tmp_path / "r" / "config.json").read_text())["train_config"]
     assert (saved["steps"], saved["lr"], saved["way"]) == (4, 0.001, 5)
+
+
+def _poison_at(learner, step: int) -> None:
+    """Make the learner's loss NaN from training step ``step`` on (1-based)."""
+    calls = {"n": 0}
+    loss = learner.loss
+
+    def poisoned(batch):
+        calls["n"] += 1
+        value, acc = loss(batch)
+        return (value * float("nan") if calls["n"] >= step else value), acc
+
+    learner.loss = poisoned
+
+
+@pytest.mark.parametrize(("sync_every", "saved_step", "message"),
+                         [(1, 4, "at step 5"), (10, 3, "between steps 4 and 5")])
+def test_a_non_finite_loss_stops_the_run_and_never_saves_damaged_weights(
+        sync_every, saved_step, message, glyph_set, tmp_path):
+    """Checked every step (a CPU), the weights before the bad update are saved; checked
+    late (an accelerator: every log interval), the run stops without saving the weights
+    it updated from a NaN loss and keeps the checkpoint written before."""
+    from trainer import checkpoint as ckpt
+
+    cfg = _cfg(steps=8, val_every=3, checkpoint_every=3)
+    learner, sampler, validate = build(cfg, make_splits(glyph_set, "seed"),
+                                       torch.device("cpu"))
+    _poison_at(learner, 5)
+    with pytest.raises(FloatingPointError, match=message):
+        engine.train(cfg, learner, sampler, validate, tmp_path / "r", log_every=6,
+                     sync_every=sync_every)
+    state = ckpt.read(tmp_path / "r" / "checkpoint.pt")
+    assert state["step"] == saved_step
+    assert all(bool(torch.isfinite(v).all()) for v in state["state_dict"].values()
+               if v.is_floating_point())
+    steps = [json.loads(x)["step"] for x in (tmp_path / "r" / "metrics.jsonl").open()
+             if json.loads(x)["event"] == "step"]
+    assert steps == []  # log_every=6: no step line with a NaN mean was written
+
+
+@pytest.mark.parametrize("algo", ["protonet", "maml", "protomaml", "transfer"])
+def test_a_bf16_run_trains_and_keeps_float32_weights(algo, glyph_set, tmp_path):
+    """--precision bf16 autocasts the step's forward; weights, checkpoints and the
+    validation figure stay float32."""
+    from trainer import checkpoint as ckpt
+
+    _, result = _run(_cfg(algo=algo, precision="bf16", steps=3), glyph_set,
+                     tmp_path / "r")
+    assert result.status == "finished" and result.best_val is not None
+    state = ckpt.read(tmp_path / "r" / "checkpoint.pt")["state_dict"]
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "r" / "metrics.jsonl").open()
+              if json.loads(x)["event"] == "step"]
+    assert len(losses) == 3 and all(map(math.isfinite, losses))
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match="precision must be one of fp32, tf32, bf16"):
+        _cfg(precision="fp16")

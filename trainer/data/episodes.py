@@ -43,12 +43,23 @@ class Episode:
         return int(self.support_x.shape[0])
 
 
+def send(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on ``device`` without making the host wait: to a CUDA device
+    through pinned memory, asynchronously (a copy from pageable memory would wait for
+    every kernel queued before it, a host sync each training step)."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def rot90_batch(images: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Rotate each image of (M, H, W) by k[m] * 90 degrees (k: int64 (M,))."""
+    """Rotate each image of (M, H, W) by k[m] * 90 degrees (k: int64 (M,), on the CPU: the
+    choice of rows is made there, so images on an accelerator need no host sync)."""
     out = images.clone()
     for turns in (1, 2, 3):
-        sel = k == turns
-        if bool(sel.any()):
+        sel = torch.nonzero(k.cpu() == turns).flatten()
+        if sel.numel():
+            sel = send(sel, images.device)
             out[sel] = torch.rot90(images[sel], turns, dims=(-2, -1))
     return out
 
@@ -58,7 +69,8 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, strength: float =
     """Per-sample small affine jitter of (M, 1, H, W): rotation +-10 deg, scale 0.9-1.1,
     shear +-0.1, shift +-2 px at 28 px; all scaled by ``strength``."""
     m = x.shape[0]
-    u = torch.rand(m, 5, generator=generator, device=x.device) * 2 - 1
+    # Drawn by the (CPU) generator and moved: the same jitter on every device.
+    u = send(torch.rand(m, 5, generator=generator) * 2 - 1, x.device)
     angle = u[:, 0] * math.radians(10) * strength
     scale = 1 + u[:, 1] * 0.1 * strength
     shear = u[:, 2] * 0.1 * strength
@@ -84,11 +96,15 @@ class EpisodeSampler:
             ProtoNet and MAML papers' augmentation; a rotated character is a new class).
         affine: per-sample affine jitter strength (0 = off).
         min_images: draw only classes with at least this many images (default: K + Q).
+        device: where episodes are made. The images (uint8) are copied there once; each
+            call draws its choices on the CPU (the generator's stream, the same on every
+            device) and sends only the row indices, so an accelerator gathers, converts
+            and jitters its own batch instead of receiving float images every step.
     """
 
     def __init__(self, glyphs: GlyphSet, way: int, shot: int, query: int, batch: int = 1,
                  *, generator: torch.Generator, rotations: bool = False, affine: float = 0.0,
-                 min_images: int | None = None) -> None:
+                 min_images: int | None = None, device: torch.device | str = "cpu") -> None:
         counts = glyphs.counts()
         # Classes with fewer than K + Q images cannot fill an episode and are left out;
         # min_images raises the bar so several (K, Q) settings draw on one set of classes.
@@ -105,6 +121,8 @@ class EpisodeSampler:
         self.counts = counts
         self.offsets = glyphs.offsets()
         self.max_count = int(counts.max())
+        self.device = torch.device(device)
+        self.images = glyphs.images.to(self.device)
 
     def sample(self) -> Episode:
         b, n, k, q = self.batch, self.way, self.shot, self.query
@@ -120,14 +138,15 @@ class EpisodeSampler:
         keys = keys.masked_fill(torch.arange(self.max_count) >= counts[..., None], 2.0)
         pos = keys.argsort(-1)[..., : k + q]  # (B, N, K+Q)
         rows = self.offsets[classes][..., None] + pos
-        images = self.glyphs.images[rows.reshape(-1)]  # (B*N*(K+Q), H, W) uint8
+        # (B*N*(K+Q), H, W) uint8, gathered where the episode is made
+        images = self.images[send(rows.reshape(-1), self.device)]
         if self.rotations:
             images = rot90_batch(images, turns[..., None].expand(-1, -1, k + q).reshape(-1))
         x = images.unsqueeze(1).float().div_(255.0)
         if self.affine > 0:
             x = random_affine(x, g, self.affine)
         x = x.view(b, n, k + q, *x.shape[1:])
-        labels = torch.arange(n).view(1, n, 1).expand(b, n, k + q)
+        labels = torch.arange(n, device=self.device).view(1, n, 1).expand(b, n, k + q)
         return Episode(
             support_x=x[:, :, :k].reshape(b, n * k, *x.shape[3:]),
             support_y=labels[:, :, :k].reshape(b, n * k),
@@ -147,16 +166,20 @@ class BatchSampler:
     """Plain classification minibatches (for transfer pre-training), same conventions."""
 
     def __init__(self, glyphs: GlyphSet, batch: int, *, generator: torch.Generator,
-                 affine: float = 0.0) -> None:
+                 affine: float = 0.0, device: torch.device | str = "cpu") -> None:
         self.glyphs, self.batch, self.generator, self.affine = glyphs, batch, generator, affine
+        self.device = torch.device(device)  # as in EpisodeSampler: data copied there once
+        self.images = glyphs.images.to(self.device)
+        self.labels = glyphs.labels.to(self.device)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """x: float (B, 1, H, W); y: int64 (B,) class indices of the GlyphSet."""
         idx = torch.randint(len(self.glyphs.labels), (self.batch,), generator=self.generator)
-        x = self.glyphs.images[idx].unsqueeze(1).float().div_(255.0)
+        idx = send(idx, self.device)
+        x = self.images[idx].unsqueeze(1).float().div_(255.0)
         if self.affine > 0:
             x = random_affine(x, self.generator, self.affine)
-        return x, self.glyphs.labels[idx]
+        return x, self.labels[idx]
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
