@@ -22,6 +22,9 @@ it times full training steps (sample + forward + backward + Adam) of
   installed; or run without it. Neither peer is a dependency of the project.
 * ``before`` with ``--before DIR``: the trainer of an older tree (``DIR/trainer``), to show
   what a change bought in the same interleaved run.
+* ``project-bf16`` with ``--bf16``: the trainer's step with ``--precision bf16`` (the
+  forward autocast to bfloat16, as trainer.engine does); its ratio is given separately,
+  as it is other arithmetic (accuracy to be checked on a training run, README).
 
 Every (learner, implementation) runs in a fresh process, --runs times, interleaved round by
 round (the order rotates each round) so a noisy neighbour hits all alike. Each run reports
@@ -57,8 +60,8 @@ LEARNERS = {  # label: (algo, hparams)
 }
 PEERS = {"protonet": ["easyfsl"], "maml 1st order": ["learn2learn"],
          "maml 2nd order": ["learn2learn"]}
-IMPLS = ["project", "loop", "easyfsl", "learn2learn", "before"]
-OURS = ("project", "before")
+IMPLS = ["project", "project-bf16", "loop", "easyfsl", "learn2learn", "before"]
+OURS = ("project", "project-bf16", "before")
 
 
 def installed(impl: str) -> bool:
@@ -165,8 +168,12 @@ def child(args: argparse.Namespace) -> None:
     if impl in OURS:  # "before": the same code, imported from --before's older tree
         params = [p for p in learner.parameters() if p.requires_grad]
 
+        bf16 = impl == "project-bf16"  # trainer.engine.precision_context("bf16"), inlined
+        # so that an older tree (--before) without it runs the same code
+
         def step(ep):
-            loss, _ = learner.loss(ep)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss, _ = learner.loss(ep)
             loss.backward()
             return loss.detach()
     elif impl == "loop" and algo == "protonet":
@@ -261,6 +268,8 @@ def main() -> None:
     p.add_argument("--before", type=Path, metavar="DIR",
                    help="also time the trainer of an older tree as 'before' (DIR holds its "
                         "trainer/, e.g. git archive COMMIT trainer | tar -x -C DIR)")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time the trainer's step with --precision bf16")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -278,6 +287,8 @@ def main() -> None:
                 jobs.append((label, impl))
         if args.before:
             jobs.append((label, "before"))
+        if args.bf16:
+            jobs.append((label, "project-bf16"))
     for impl in ("easyfsl", "learn2learn"):
         if impl in args.impls and not installed(impl):
             print(f"{impl} is not installed: skipped", file=sys.stderr)
@@ -322,6 +333,10 @@ def main() -> None:
             best = max(others, key=others.get)
             entry["best_other"] = best
             entry["project_over_best"] = round(row["project"]["median"] / others[best], 2)
+        if "project-bf16" in row and others:
+            best = max(others, key=others.get)
+            entry["project_bf16_over_best"] = round(row["project-bf16"]["median"]
+                                                    / others[best], 2)
         if "project" in row and "before" in row:
             entry["project_over_before"] = round(row["project"]["median"]
                                                  / row["before"]["median"], 2)
@@ -337,7 +352,7 @@ def main() -> None:
     print(f"{meta['machine']}; {args.runs} fresh processes per cell, each the median of "
           f"{args.steps} steps after {args.warmup}; episodes/s: median [min-max]")
     shown = [i for i in IMPLS if any(i in e["episodes_per_s"] for e in table.values())]
-    names = {"loop": "plain loop", "before": "project before"}
+    names = {"loop": "plain loop", "before": "project before", "project-bf16": "project bf16"}
     print("| learner | " + " | ".join(names.get(i, i) for i in shown)
           + " | project / best other |")
     print("|---|" + "---|" * (len(shown) + 1))
@@ -350,6 +365,8 @@ def main() -> None:
                  if "best_other" in entry else "-")
         if "project_over_before" in entry:
             ratio += f"; {entry['project_over_before']:.2f}x before"
+        if "project_bf16_over_best" in entry:
+            ratio += f"; bf16 {entry['project_bf16_over_best']:.2f}x"
         print(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
 
 
