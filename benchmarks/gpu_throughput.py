@@ -59,12 +59,13 @@ def child(args: argparse.Namespace) -> None:
 
     label, precision = args.child
     algo, hp, batch = LEARNERS[label]
+    batch = args.batch or batch
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     extra = {"precision": precision} if "precision" in fields else {}
     if precision != "fp32" and not extra:
         raise SystemExit(f"this tree's trainer has no --precision {precision}")
     episodic = {} if algo == "transfer" else {"way": 5, "shot": 1, "query": 15}
-    cfg = TrainConfig(algo=algo, dataset="omniglot", split="seed", batch=batch,
+    cfg = TrainConfig(algo=algo, dataset=args.dataset, split="seed", batch=batch,
                       steps=args.steps, val_every=10**9, checkpoint_every=10**9,
                       hparams=hp, **episodic, **extra)
     device = torch.device(args.device)
@@ -89,6 +90,9 @@ def child(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", type=Path, required=True, help="the Omniglot folder")
+    p.add_argument("--dataset", default="omniglot", help=argparse.SUPPRESS)  # tests: folder
+    p.add_argument("--batch", type=int, default=0, help="tasks per step for every learner "
+                   "(default: the papers' batches above)")
     p.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "nomgui-gpu")
     p.add_argument("--device", default="cuda")
     p.add_argument("--steps", type=int, default=200)
@@ -113,7 +117,8 @@ def main() -> None:
     for label, prec, tree in cells:
         column = "before" if tree != repo else prec
         cmd = [sys.executable, str(Path(__file__).resolve()), "--data-root",
-               str(args.data_root), "--cache-dir", str(args.cache_dir), "--device",
+               str(args.data_root), "--dataset", args.dataset, "--cache-dir",
+               str(args.cache_dir), "--batch", str(args.batch), "--device",
                args.device, "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--child", label, prec]
         env = {**os.environ, "PYTHONPATH": str(tree)}
