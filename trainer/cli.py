@@ -93,6 +93,11 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
         p.add_argument("--query", type=int, default=15)
         p.add_argument("--batch", type=int, default=16, help="tasks per meta-step")
         p.add_argument("--val-episodes", type=int, default=200)
+        p.add_argument("--distractors", type=int, default=0,
+                       help="--dataset nom-lookup (ProtoNet): code points per episode with "
+                            "renderings only, beside the --way characters whose crops are "
+                            "the queries (support: every clean rendering + --shot woodblock "
+                            "renderings; --batch 1)")
         p.add_argument("--rotations", action="store_true",
                        help="x4 classes by 90-degree rotations (as in the papers)")
         m = p.add_argument_group("MAML family")
@@ -195,7 +200,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         hp = _hparams(args, ["first_order", "inner_steps", "inner_lr", "eval_inner_steps",
                              "learn_inner_lr"]) if algo in ("maml", "protomaml") else {}
         episodic = {"way": args.way, "shot": args.shot, "query": args.query,
-                    "val_episodes": args.val_episodes, "rotations": args.rotations}
+                    "val_episodes": args.val_episodes, "rotations": args.rotations,
+                    "distractors": args.distractors}
     return TrainConfig(
         algo=algo, dataset=args.dataset, split=args.split, image_size=args.image_size,
         hidden=args.hidden,

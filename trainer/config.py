@@ -30,6 +30,9 @@ class TrainConfig:
     val_episodes: int = 200
     checkpoint_every: int = 200
     rotations: bool = False
+    # nom-lookup episodes: code points with renderings only beside the `way` characters
+    # (trainer.data.nom_lookup.LookupEpisodeSampler)
+    distractors: int = 0
     affine: float = 0.0
     # Arithmetic of the training step: fp32; tf32 (CUDA matmuls and convolutions in
     # TensorFloat-32); bf16 (autocast to bfloat16 on a CPU with bf16 units or a GPU).
@@ -56,6 +59,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.way < 2:
             raise ValueError("way must be at least 2")
+        if self.distractors < 0:
+            raise ValueError("distractors must be 0 or more")
+        if self.distractors and self.dataset != "nom-lookup":
+            raise ValueError("--distractors belongs to lookup episodes: --dataset nom-lookup")
         if self.holdout_per_class < 0:
             raise ValueError("holdout_per_class must be 0 or more")
         if self.holdout_per_class and self.split != "all":

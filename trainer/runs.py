@@ -19,7 +19,7 @@ from trainer.calibrate import calibrate_model_file
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
-from trainer.data.nom_lookup import LookupSplits, lookup_splits
+from trainer.data.nom_lookup import LookupEpisodeSampler, LookupSplits, lookup_splits
 from trainer.data.splits import Splits, make_splits, trained_parts
 from trainer.distributed import SINGLE, Dist
 from trainer.evaluate import (
@@ -72,12 +72,26 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
     torch.manual_seed(cfg.seed)  # the learner's initial weights, the same on every rank
     backbone = {"image_size": cfg.image_size, "hidden": cfg.hidden}
     if isinstance(splits, LookupSplits):
-        # A classifier over the whole vocabulary, chosen on the lookup of validation crops
-        # (a fixed subset, for speed) against clean renderings of every code point.
-        learner = create_learner(cfg.algo, backbone,
-                                 **{"num_classes": splits.train.num_classes, **cfg.hparams})
-        sampler = BatchSampler(splits.train, batch, generator=generator, affine=cfg.affine,
-                               device=device)
+        # Chosen on the lookup of validation crops (a fixed subset, for speed) against
+        # clean renderings of every code point. Either a classifier over the whole
+        # vocabulary (pretrain), or ProtoNet on the lookup's own episodes: renderings as
+        # support, real crops of training characters as queries (meta-train).
+        if LEARNERS[cfg.algo].batch_kind == "episodes":
+            if cfg.algo != "protonet":
+                raise ValueError("lookup episodes train ProtoNet (the lookup ranks class "
+                                 f"means); {cfg.algo} is not supported on nom-lookup")
+            if batch != 1:
+                raise ValueError("lookup episodes are one task each (hundreds of classes): "
+                                 "use --batch 1")
+            learner = create_learner(cfg.algo, backbone, **cfg.hparams)
+            sampler = LookupEpisodeSampler(splits, cfg.way, cfg.shot, cfg.query,
+                                           cfg.distractors, generator=generator,
+                                           affine=cfg.affine, device=device)
+        else:
+            learner = create_learner(cfg.algo, backbone, **{
+                "num_classes": splits.train.num_classes, **cfg.hparams})
+            sampler = BatchSampler(splits.train, batch, generator=generator,
+                                   affine=cfg.affine, device=device)
 
         def validate(model: Learner) -> float:
             return lookup_accuracy(model, splits.support, splits.val, device=device,

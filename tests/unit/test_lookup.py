@@ -186,3 +186,56 @@ def test_clean_rendering_is_centred_ink_on_paper():
     assert img.shape == (CANVAS, CANVAS) and img.min() < 50 and img[0, 0] == 255
     ys, xs = np.nonzero(img < 128)
     assert abs(xs.mean() - CANVAS / 2) < 6 and abs(ys.mean() - CANVAS / 2) < 6
+
+
+def test_lookup_episodes_put_renderings_in_support_and_training_crops_in_queries(
+        small_vocab, crop_tree, tmp_path, monkeypatch):
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    splits = nom_lookup.lookup_splits(crop_tree, 28, cache_dir=tmp_path)
+    way, distractors = 4, 6
+    sampler = nom_lookup.LookupEpisodeSampler(
+        splits, way, 2, 3, distractors, generator=torch.Generator().manual_seed(0))
+    clean = {bytes(im.numpy()): splits.support.class_names[int(y)]
+             for im, y in zip(splits.support.images, splits.support.labels, strict=True)}
+    wood = {bytes(im.numpy()): splits.renderings.class_names[int(y)]
+            for im, y in zip(splits.renderings.images, splits.renderings.labels, strict=True)}
+    crops = {bytes(im.numpy()): splits.crops.class_names[int(y)]
+             for im, y in zip(splits.crops.images, splits.crops.labels, strict=True)}
+    for _ in range(3):
+        ep = sampler.sample()
+        assert ep.batch == 1 and ep.way == way + distractors
+        to_u8 = [bytes((x[0] * 255).round().to(torch.uint8).numpy()) for x in ep.support_x[0]]
+        names: dict[int, set[str]] = {}
+        for key, y in zip(to_u8, ep.support_y[0].tolist(), strict=True):
+            assert key in clean or key in wood  # renderings only, never a crop
+            names.setdefault(y, set()).add(clean.get(key) or wood[key])
+        assert sorted(names) == list(range(way + distractors))
+        assert all(len(v) == 1 for v in names.values())  # one code point a class
+        for x, y in zip(ep.query_x[0], ep.query_y[0].tolist(), strict=True):
+            key = bytes((x[0] * 255).round().to(torch.uint8).numpy())
+            assert crops[key] == next(iter(names[y]))  # a crop of that class's character
+            assert crops[key] in splits.crop_train  # of a training character only
+        assert ep.query_y.numel() == way * 3
+
+
+def test_protonet_meta_trains_on_lookup_episodes(small_vocab, crop_tree, tmp_path,
+                                                 monkeypatch, capsys):
+    """meta-train --algo protonet --dataset nom-lookup: chosen on the lookup of validation
+    crops; --batch above 1 and other learners are refused with a message."""
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    common = ["--data-root", str(crop_tree), "--cache-dir", str(tmp_path / "cache"),
+              "--device", "cpu"]
+    args = ["meta-train", "--dataset", "nom-lookup", *common, "--way", "4", "--shot", "2",
+            "--query", "2", "--distractors", "6", "--steps", "6", "--val-every", "3"]
+    assert cli_main([*args, "--algo", "protonet", "--batch", "4",
+                     "--out", str(tmp_path / "bad")]) == 2
+    assert "--batch 1" in capsys.readouterr().err
+    assert cli_main([*args, "--algo", "maml", "--batch", "1",
+                     "--out", str(tmp_path / "bad2")]) == 2
+    assert "ProtoNet" in capsys.readouterr().err
+    assert cli_main([*args, "--algo", "protonet", "--batch", "1",
+                     "--out", str(tmp_path / "run")]) == 0
+    payload = ckpt.read(tmp_path / "run" / "best.pt")
+    assert payload["train_config"]["distractors"] == 6
+    assert payload["trained_on"]["dataset"] == "nom-lookup"
+    assert payload["metrics"]["val_acc"] is not None

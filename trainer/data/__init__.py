@@ -17,7 +17,8 @@ DATASETS = {
     "nom": "Chữ Nôm / Hán-Nôm woodblock crops, 4,261 characters x 5-20 (nom_woodblock_crops)",
     "nom-fonts": "Nôm code points rendered with Debian's free CJK fonts (nom_codepoints.tsv)",
     "nom-lookup": "Nôm lookup training: woodblock-like renderings of every vocabulary code "
-                  "point + crops of the crop set's training characters (pretrain only)",
+                  "point + crops of the crop set's training characters (pretrain; meta-train "
+                  "--algo protonet: renderings as support, crops as queries)",
     "folder": "any folder or .zip of class folders of glyph images (--data-root)",
 }
 # Data sets of scanned print: their glyphs, and anything a model trained on them is shown,
@@ -56,9 +57,10 @@ def _load(name: str, root: Path | None, *, size: int, cache_dir: Path | None,
     if name == "nom-fonts":
         return load_nom_fonts(root, size, cache_dir=cache_dir, progress=progress)
     if name == "nom-lookup":
-        raise DataError("nom-lookup is a training set for `nomgui-train pretrain` (renderings "
-                        "of the whole vocabulary plus crops); evaluate a lookup model with "
-                        "`evaluate --lookup --dataset nom`")
+        raise DataError("nom-lookup is a training set for `nomgui-train pretrain` and "
+                        "`meta-train --algo protonet` (renderings of the whole vocabulary "
+                        "plus crops); evaluate a lookup model with `evaluate --lookup "
+                        "--dataset nom`")
     if name == "folder":
         if root is None:
             raise DataError("--dataset folder needs --data-root: a folder of class folders")

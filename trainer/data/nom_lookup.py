@@ -255,6 +255,8 @@ class LookupSplits:
     test: GlyphSet
     crop_train: list[str]
     support: GlyphSet  # clean renderings of the vocabulary, what validation ranks against
+    renderings: GlyphSet  # the woodblock-like renderings of ``train``, one class a code point
+    crops: GlyphSet  # the real crops of ``train``: the training characters, by code point
 
 
 def crop_parts(root: Path | None, size: int, split: str = "seed", *,
@@ -292,9 +294,105 @@ def lookup_splits(root: Path | None, size: int, *, samples: int = 6,
     relabelled = GlyphSet(crops_train.images[order], labels[order], fonts.class_names)
     train = GlyphSet.merge([fonts, relabelled])
     support = render_support(vocab, size, cache_dir=cache_dir, progress=progress)
-    return LookupSplits(train, crops_val, crops_test, list(crops_train.class_names), support)
+    if support.class_names != fonts.class_names:
+        raise DataError("the clean and woodblock renderings cover different code points")
+    return LookupSplits(train, crops_val, crops_test, list(crops_train.class_names), support,
+                        fonts, crops_train)
 
 
-__all__ = ["VOCABULARY", "LookupSplits", "Vocabulary", "clean_rendering",
+class LookupEpisodeSampler:
+    """Episodes of the lookup's own task, print against woodblock: the support set is font
+    renderings, the queries are real crops (of training characters only).
+
+    Each episode (one task; ``batch`` 1): ``way`` characters of the training crops, each
+    with every clean rendering (one per font) and ``shot`` woodblock-like renderings as
+    support and ``query`` of its real crops as queries; plus ``distractors`` other code
+    points of the vocabulary with support only (no crop of them is needed: rendering
+    any code point is allowed), so that a crop must be told from characters it never
+    appears as. A ProtoNet trained on these learns to put a crop near the prototype its
+    character's fonts make, which is what :func:`trainer.lookup.lookup_accuracy` asks.
+    Choices come from the CPU ``generator`` (its state is the sampler's); images are
+    gathered on ``device``.
+    """
+
+    def __init__(self, splits: LookupSplits, way: int, shot: int, query: int,
+                 distractors: int, *, generator: torch.Generator, affine: float = 0.0,
+                 device: torch.device | str = "cpu") -> None:
+        from trainer.data.episodes import send
+
+        self._send = send
+        clean, wood, crops = splits.support, splits.renderings, splits.crops
+        index = {cp: i for i, cp in enumerate(clean.class_names)}
+        crop_counts = crops.counts()
+        eligible = torch.nonzero(crop_counts >= query).flatten()
+        if len(eligible) < way:
+            raise DataError(f"lookup episodes of {way} characters with {query} crops each "
+                            f"need {way} training characters with {query} crops; there are "
+                            f"{len(eligible)}")
+        if way + distractors > clean.num_classes:
+            raise DataError(f"{way} characters + {distractors} distractors exceed the "
+                            f"vocabulary's {clean.num_classes:,} code points")
+        if shot > int(wood.counts().min()):
+            raise DataError(f"--shot {shot}: the woodblock renderings have "
+                            f"{int(wood.counts().min())} per code point")
+        self.way, self.shot, self.query, self.distractors = way, shot, query, distractors
+        self.generator, self.affine = generator, affine
+        self.eligible = eligible
+        self.crop_vocab = torch.tensor([index[n] for n in crops.class_names])
+        self.device = torch.device(device)
+        # One image bank on the device: clean renderings, woodblock renderings, crops.
+        self.images = torch.cat([clean.images, wood.images, crops.images]).to(self.device)
+        self.clean_off, self.clean_cnt = clean.offsets(), clean.counts()
+        self.wood_off = wood.offsets() + clean.images.shape[0]
+        self.wood_cnt = wood.counts()
+        self.crop_off = crops.offsets() + clean.images.shape[0] + wood.images.shape[0]
+        self.crop_cnt = crop_counts
+        self.vocab_size = clean.num_classes
+
+    @property
+    def batch(self) -> int:
+        return 1
+
+    def sample(self):  # -> Episode
+        from trainer.data.episodes import Episode, random_affine
+
+        g = self.generator
+        picks = self.eligible[torch.randperm(len(self.eligible), generator=g)[: self.way]]
+        chars = self.crop_vocab[picks]  # (way,) vocabulary indices
+        # Distractors: other code points, none of the episode's characters.
+        pool = torch.randperm(self.vocab_size, generator=g)[: self.distractors + self.way]
+        pool = pool[~torch.isin(pool, chars)][: self.distractors]
+        classes = torch.cat([chars, pool])
+        support_rows, support_y = [], []
+        for j, c in enumerate(classes.tolist()):
+            n = int(self.clean_cnt[c])
+            wood = torch.randperm(int(self.wood_cnt[c]), generator=g)[: self.shot]
+            rows = torch.cat([self.clean_off[c] + torch.arange(n), self.wood_off[c] + wood])
+            support_rows.append(rows)
+            support_y.append(torch.full((rows.numel(),), j))
+        query_rows = [self.crop_off[p] + torch.randperm(int(self.crop_cnt[p]),
+                                                         generator=g)[: self.query]
+                      for p in picks.tolist()]
+        s_rows, q_rows = torch.cat(support_rows), torch.cat(query_rows)
+        x = self.images[self._send(torch.cat([s_rows, q_rows]), self.device)]
+        x = x.unsqueeze(1).float().div_(255.0)
+        if self.affine > 0:
+            x = random_affine(x, g, self.affine)
+        s = s_rows.numel()
+        q_y = torch.arange(self.way).repeat_interleave(self.query)
+        return Episode(support_x=x[None, :s], support_y=self._send(torch.cat(support_y)[None],
+                                                                   self.device),
+                       query_x=x[None, s:], query_y=self._send(q_y[None], self.device),
+                       way=int(classes.numel()))
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+__all__ = ["VOCABULARY", "LookupEpisodeSampler", "LookupSplits", "Vocabulary",
+           "clean_rendering",
            "crop_parts", "font_report", "load_vocabulary", "lookup_splits", "lookup_support",
            "render_support", "render_training", "woodblock_sample"]
