@@ -65,6 +65,8 @@ def main() -> None:
         model = load_model(path)
         info = model.info
         dataset = info.train_config.get("dataset", "omniglot")
+        if dataset == "nom-lookup":  # a lookup model: its episodic rows are on the crops
+            dataset = "nom"
         shapes, query = SHAPES.get(dataset, SHAPES["omniglot"])
         splits = splits_of(dataset, info.train_config.get("split", "seed"))
         if args.rerun:

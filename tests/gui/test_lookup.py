@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from nomgui.lookupset import LOOKUP_NAME, LookupSet, lookup_folder
+from nomgui.app import RESOURCES
+from nomgui.lookupset import LOOKUP_MODELS, LOOKUP_NAME, LookupSet, lookup_folder
 from tests.gui.conftest import draw_stroke, line, menu_action
 from tests.gui.test_every_button import cancel_dialogs, press_everything  # noqa: F401
 
@@ -59,6 +60,10 @@ def tiny_vocab(monkeypatch):
     return sub
 
 
+# The model the lookup opens with: the first of LOOKUP_MODELS that is bundled.
+LOOKUP_MODEL = next(n for n in LOOKUP_MODELS if (RESOURCES / "models" / n).is_file())
+
+
 def rendered(char: str, path: Path) -> Path:
     """A font rendering of ``char`` as an image file (what a user might load)."""
     font = ImageFont.truetype(str(_font_for(char)), 96)
@@ -75,7 +80,7 @@ def open_lookup(w, qtbot) -> None:
     menu_action(w, OPEN).trigger()
     qtbot.waitUntil(lambda: isinstance(w.classset, LookupSet), timeout=60000)
     qtbot.waitUntil(lambda: w.fitted and w.model is not None
-                    and w.model.path.name == "protonet-nom.pt", timeout=180000)
+                    and w.model.path.name == LOOKUP_MODEL, timeout=180000)
 
 
 def load_file(w, qtbot, monkeypatch, path: Path) -> None:
@@ -92,7 +97,7 @@ def test_lookup_user_path(make_window, qtbot, monkeypatch, tmp_path, tiny_vocab,
     open_lookup(w, qtbot)
     # Which set, which model, how many code points: said in the window.
     assert w.classset.name == LOOKUP_NAME
-    assert "protonet-nom.pt" in w.lookup_panel.title.text()
+    assert LOOKUP_MODEL in w.lookup_panel.title.text()
     assert "300 characters" in w.lookup_panel.title.text()
     assert w.lookup_panel.isVisible() and w.lookup_row.isVisible()
     assert w.class_list.count() == 300

@@ -35,6 +35,12 @@ def test_bundled_model(path):
     dataset = cfg["dataset"]
     tested = {(e["split"], e["way"], e["shot"]) for e in info.metrics.get("evaluations", [])
               if e["part"] == "test" and e.get("protocol", "episodes") == "episodes"}
+    if dataset == "nom-lookup":  # a lookup model: the lookup on both test parts, the
+        # episodic rows on the crops like any Nôm model
+        lookups = {(e["split"], e["support"]) for e in info.metrics.get("evaluations", [])
+                   if e.get("protocol") == "lookup" and e["part"] == "test"}
+        assert {(sp, su) for sp in ("seed", "nom-only") for su in ("clean", "both")} <= lookups
+        dataset = "nom"
     splits = ["seed", "nom-only"] if dataset == "nom" else [cfg["split"]]
     for split in splits:
         missing = {(split, w, s) for w, s in SHAPES[dataset, split]} - tested
