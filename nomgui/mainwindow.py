@@ -725,6 +725,11 @@ class MainWindow(QMainWindow):
             # The history's commands belong to the set they edited.
             self.undo_stack.clear()
             self.class_ids = classundo.IdMap()
+            # The old set's rows go first: until the list is rebuilt, a signal (the lookup
+            # mode clearing the candidates) would look their ids up in the new set.
+            self.class_list.blockSignals(True)
+            self.class_list.clear()
+            self.class_list.blockSignals(False)
         self.classset = cs
         self.settings.setValue("classset/folder", str(cs.folder))
         self._set_lookup_mode(isinstance(cs, LookupSet))
@@ -856,10 +861,19 @@ class MainWindow(QMainWindow):
             return None
         return item.data(Qt.UserRole)
 
+    def _class_or_none(self, cid: str | None):
+        """The current set's class ``cid``; None for no id or an id it does not hold."""
+        if cid is None or self.classset is None:
+            return None
+        try:
+            return self.classset.get(cid)
+        except KeyError:
+            return None
+
     def _update_edit_buttons(self) -> None:
         """The buttons say which class they act on, and are off when there is none."""
-        cid = self._visible_selected_class()
-        name = self.classset.get(cid).name if (cid and self.classset) else None
+        cls = self._class_or_none(self._visible_selected_class())
+        name = cls.name if cls is not None else None
         self.add_example_button.setEnabled(name is not None)
         def short(text: str) -> str:
             return text if len(text) <= 12 else text[:11] + "…"  # the button keeps its width
@@ -881,17 +895,16 @@ class MainWindow(QMainWindow):
 
     def _show_examples(self) -> None:
         self.example_list.clear()
-        cid = self._selected_class_id()
+        cls = self._class_or_none(self._selected_class_id())
         # The lookup's code points mostly have no example of the user's: no empty strip.
         self.example_list.setVisible(not isinstance(self.classset, LookupSet) or (
-            cid is not None and bool(self.classset.get(cid).examples)))
-        if self.classset is None or cid is None:
+            cls is not None and bool(cls.examples)))
+        if cls is None:
             return
-        cls = self.classset.get(cid)
         for fname in cls.examples:
             item = QListWidgetItem()
             item.setData(Qt.UserRole, fname)
-            icon = self._icon(self.classset.example_path(cid, fname), 56)
+            icon = self._icon(self.classset.example_path(cls.id, fname), 56)
             if icon is None:
                 item.setText("?")
             else:

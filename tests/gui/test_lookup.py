@@ -323,3 +323,48 @@ def test_a_newer_request_cancels_the_lookup_fit(make_window, qtbot, monkeypatch,
     assert not isinstance(w.classset, LookupSet) and not w.lookup_panel.isVisible()
     draw_stroke(w.canvas, line(128, 30, 128, 226))
     qtbot.waitUntil(lambda: len(w.candidates.labels) == 5, timeout=30000)  # digits: top 5
+
+
+def _click_class(w, qtbot, row: int) -> str:
+    """Click row ``row`` of the class list as a user does; the id now highlighted."""
+    item = w.class_list.item(row)
+    w.class_list.scrollToItem(item)
+    qtbot.mouseClick(w.class_list.viewport(), Qt.LeftButton,
+                     pos=w.class_list.visualItemRect(item).center())
+    cid = w._visible_selected_class()
+    assert cid == item.data(Qt.UserRole)
+    return cid
+
+
+def draw_glyph_and_pick(w, qtbot) -> None:
+    """Draw a glyph and click its second candidate: candidates shown, one highlighted."""
+    before = w.answered_request
+    draw_stroke(w.canvas, line(60, 60, 200, 60))
+    draw_stroke(w.canvas, line(128, 60, 128, 220))
+    qtbot.waitUntil(lambda: w.answered_request > before and len(w.candidates.labels) > 1,
+                    timeout=30000)
+    rect = w.candidates.visualItemRect(w.candidates.item(1, 0))
+    qtbot.mouseClick(w.candidates.viewport(), Qt.LeftButton, pos=rect.center())
+    assert w.candidates.highlighted() == 1
+
+
+def test_switching_sets_with_a_class_highlighted(make_window, qtbot, tiny_vocab, dialogs):
+    """A class highlighted in one set is never looked up in the next: opening the lookup
+    with a class of the starter set highlighted, and going back with a code point
+    highlighted, raised KeyError (the lookup mode cleared the candidates, whose signal
+    updated the buttons from the old list before it was rebuilt)."""
+    w = make_window()
+    start = w.classset
+    assert not isinstance(start, LookupSet) and w.class_list.count() > 1
+    _click_class(w, qtbot, 1)
+    draw_glyph_and_pick(w, qtbot)
+    open_lookup(w, qtbot)  # File > Open Nôm: all code points
+    assert w._visible_selected_class() is None  # nothing of the old set highlighted
+    assert w.add_example_button.text() == "Add to a class"
+    _click_class(w, qtbot, 3)
+    draw_glyph_and_pick(w, qtbot)
+    dialogs.items.append(f"{start.name}  [{start.folder.name}]")  # the Open dialog's choice
+    menu_action(w, "Open class set…").trigger()
+    qtbot.waitUntil(lambda: not isinstance(w.classset, LookupSet), timeout=30000)
+    assert w.classset.folder == start.folder and w._visible_selected_class() is None
+    assert not dialogs.warnings
