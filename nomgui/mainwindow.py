@@ -94,6 +94,20 @@ def pixmap_from_gray(gray: np.ndarray, size: int | None = None, invert: bool = F
     return pix
 
 
+def _code_point_query(text: str) -> int | None:
+    """The code point a search names as ``U+XXXX`` (4-6 hex digits, any case), or as bare
+    hex digits with at least one digit (so that a reading like "cafe" stays a reading)."""
+    q = text.strip().upper()
+    if q.startswith("U+"):
+        q = q[2:]
+    elif not any(c.isdigit() for c in q):
+        return None
+    if not 4 <= len(q) <= 6 or any(c not in "0123456789ABCDEF" for c in q):
+        return None
+    value = int(q, 16)
+    return value if value <= 0x10FFFF else None
+
+
 class MainWindow(QMainWindow):
     """The application window. ``data_dir`` holds class sets and user models."""
 
@@ -218,8 +232,8 @@ class MainWindow(QMainWindow):
         self.example_list.setWrapping(False)
         self.example_list.setToolTip("Examples of the selected class; Delete removes one")
         self.find_box = QLineEdit()
-        self.find_box.setPlaceholderText("Find a class: name, character, or reading "
-                                         "(with or without diacritics)  Ctrl+F")
+        self.find_box.setPlaceholderText("Find a class: name, character, reading (with or "
+                                         "without diacritics) or U+ code point  Ctrl+F")
         self.find_box.setClearButtonEnabled(True)
         self.find_box.textChanged.connect(self._filter_classes)
         self.find_box.returnPressed.connect(self._select_first_match)
@@ -829,9 +843,11 @@ class MainWindow(QMainWindow):
         if self.classset is None:
             return
         match = self.readings.matcher(text)
+        code = _code_point_query(text)  # "U+5974" or "5974": the row that shows it
         self.class_list.setUpdatesEnabled(False)
         for item, name, char, folded in self._rows:
-            hide = not match(name, char, folded)
+            hide = not (match(name, char, folded)
+                        or (code is not None and bool(char) and ord(char[0]) == code))
             if item.isHidden() != hide:  # most rows keep their state from key to key
                 item.setHidden(hide)
         self.class_list.setUpdatesEnabled(True)

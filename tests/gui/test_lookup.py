@@ -225,6 +225,16 @@ def test_reading_search_finds_characters_outside_the_set(make_window, qtbot, tin
     menu_action(w, "Copy").trigger()
     assert QApplication.clipboard().text() in {s.split()[0] for s in shown}
 
+    # A code point as the list shows it, typed as a user would, in any case, with or
+    # without "U+": that one row (a reading of hex letters alone stays a reading).
+    code = f"U+{ord(SKY):04X}"
+    for typed in (code, code.lower(), code[2:]):
+        w.find_box.clear()
+        qtbot.keyClicks(w.find_box, typed)
+        shown = [w.class_list.item(i).text() for i in range(w.class_list.count())
+                 if not w.class_list.item(i).isHidden()]
+        assert len(shown) == 1 and SKY in shown[0] and code in shown[0], (typed, shown)
+
 
 def test_missing_fonts_are_named_and_no_font_is_no_crash(make_window, qtbot, monkeypatch,
                                                         tiny_vocab, dialogs):
