@@ -219,8 +219,14 @@ class Model:
         ``cache_dir``: the first call renders and embeds some 60,000 images (tens of
         seconds on two cores, with ``progress``); later calls load them."""
         from trainer.data.nom_lookup import load_vocabulary, render_support
+        from trainer.learners.base import Learner
         from trainer.lookup import embed_images
 
+        if type(self.learner).adapt_embedded is Learner.adapt_embedded:
+            # Said before rendering and embedding 50,000 images for nothing.
+            raise NotImplementedError(f"{self.learner.name} adapts its weights to the "
+                                      "support images, so it cannot name 13,000 classes "
+                                      "from cached embeddings")
         size = self.info.image_size
         vocab = load_vocabulary()
 

@@ -239,3 +239,17 @@ def test_protonet_meta_trains_on_lookup_episodes(small_vocab, crop_tree, tmp_pat
     assert payload["train_config"]["distractors"] == 6
     assert payload["trained_on"]["dataset"] == "nom-lookup"
     assert payload["metrics"]["val_acc"] is not None
+
+
+def test_a_model_that_adapts_weights_is_refused_before_any_rendering(tmp_path):
+    """MAML cannot name the vocabulary from embeddings: said at once, not after rendering
+    and embedding 50,000 images (the app showed 25 s of progress first)."""
+    from trainer.api import load_model
+
+    ckpt.save(ckpt.model_payload(create_learner("maml")), tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt")
+    steps = []
+    with pytest.raises(NotImplementedError, match="adapts its weights"):
+        model.fit_lookup(cache_dir=tmp_path / "cache",
+                         progress=lambda f, msg: steps.append(msg))
+    assert steps == [] and not (tmp_path / "cache").exists()
