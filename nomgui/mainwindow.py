@@ -1305,6 +1305,7 @@ class MainWindow(QMainWindow):
             top = top[:self._top_shown]
             self._update_more_button()
         self.candidates.show_candidates(top, self._chars, self.readings)
+        self.candidates.scrollToTop()  # a new answer: its rank 1 in view, wherever More left it
         self.none_of_these.setVisible(unsure)
         # Rows are reused: row 0 may stay selected with new content and no selection
         # signal, so the Teach button is told the new label here.

@@ -378,3 +378,24 @@ def test_switching_sets_with_a_class_highlighted(make_window, qtbot, tiny_vocab,
     qtbot.waitUntil(lambda: not isinstance(w.classset, LookupSet), timeout=30000)
     assert w.classset.folder == start.folder and w._visible_selected_class() is None
     assert not dialogs.warnings
+
+
+def test_a_new_answer_shows_its_first_candidate(make_window, qtbot, tiny_vocab, dialogs):
+    """After the user has scrolled the candidates down, the next answer's rank 1 is in
+    view (the scroll position used to carry over and hide it)."""
+    w = make_window()
+    w.resize(1000, 620)  # a small window: 10 candidates do not all fit (as on a laptop)
+    open_lookup(w, qtbot)
+    before = w.answered_request
+    draw_stroke(w.canvas, line(60, 60, 200, 60))
+    qtbot.waitUntil(lambda: w.answered_request > before and len(w.candidates.labels) == 10,
+                    timeout=30000)
+    bar = w.candidates.verticalScrollBar()
+    assert bar.maximum() > 0
+    bar.setValue(bar.maximum())  # the user scrolls down to read the lower candidates
+    before = w.answered_request
+    draw_stroke(w.canvas, line(128, 60, 128, 220))
+    qtbot.waitUntil(lambda: w.answered_request > before, timeout=30000)
+    assert bar.value() == 0
+    first = w.candidates.visualItemRect(w.candidates.item(0, 1))
+    assert w.candidates.viewport().rect().contains(first.center())
