@@ -36,7 +36,6 @@ from nomgui.glyph import Glyph
 LOOKUP_NAME = "Nôm: all code points"
 LOOKUP_FOLDER = "nom-all"  # under <data>/lookup/
 LOOKUP_MODELS = ("lookup-nom.pt", "protonet-nom.pt")  # preferred first
-LOOKUP_ALGOS = ("cosine", "protonet")  # learners whose classes are means of embeddings
 RECENT_MAX = 24
 NOTES_SCHEMA = 1
 READ_ONLY = ("The Nôm lookup's classes are the Unicode code points; they cannot be "

@@ -50,7 +50,6 @@ from nomgui.canvas import DrawingCanvas
 from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
 from nomgui.lookupset import (
-    LOOKUP_ALGOS,
     LOOKUP_MODELS,
     LOOKUP_NAME,
     READ_ONLY,
@@ -1403,7 +1402,7 @@ class MainWindow(QMainWindow):
     def _lookup_model(self) -> ModelSummary | None:
         """The model the user chose for the lookup, else lookup-nom.pt, else
         protonet-nom.pt (only learners whose classes are embedding means can)."""
-        usable = [m for m in self.models if m.algo in LOOKUP_ALGOS]
+        usable = [m for m in self.models if m.names_vocabulary]
         remembered = str(self.settings.value("lookup/model", ""))
         found = next((m for m in usable if str(m.path) == remembered), None)
         if found is not None:
@@ -1448,7 +1447,7 @@ class MainWindow(QMainWindow):
             self.lookup_panel.set_model(f"<b>{LOOKUP_NAME}</b> ({n:,}): loading the model…")
             return
         note = ""
-        if m.algo not in LOOKUP_ALGOS:
+        if not m.names_vocabulary:
             note = (" — this model cannot name the whole vocabulary; choose a cosine or "
                     "ProtoNet model in the Model menu")
         taught = sum(len(c.examples) for c in self.classset.classes)

@@ -47,6 +47,7 @@ class ModelSummary:
     image_size: int
     bundled: bool
     name: str = ""  # as a person names it: "maml (first order)"
+    names_vocabulary: bool = False  # can name the Nôm lookup's whole vocabulary
 
     @property
     def title(self) -> str:
@@ -96,7 +97,7 @@ class RecognizerWorker(QObject):
                     continue
                 found.append(ModelSummary(path, info.algo, info.description,
                                           info.headline_accuracy, info.image_size, is_bundled,
-                                          info.name))
+                                          info.name, info.names_vocabulary))
         self.modelsListed.emit((found, errors))
 
     @Slot(object)

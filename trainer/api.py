@@ -59,6 +59,7 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
     first_order: bool = False  # MAML family: first-order variant
+    names_vocabulary: bool = False  # classes are embedding means: can run the Nôm lookup
 
     @property
     def name(self) -> str:
@@ -104,7 +105,8 @@ def _info(path: Path, payload: dict[str, Any]) -> ModelInfo:
     return ModelInfo(Path(path), spec["algo"], LEARNERS[spec["algo"]].description,
                      int(spec.get("backbone", {}).get("image_size", 28)), clean,
                      dict(payload.get("metrics", {})), train_config,
-                     bool(spec.get("hparams", {}).get("first_order", False)))
+                     bool(spec.get("hparams", {}).get("first_order", False)),
+                     LEARNERS[spec["algo"]].classes_are_means)
 
 
 def model_info(path: str | Path) -> ModelInfo:
@@ -219,10 +221,9 @@ class Model:
         ``cache_dir``: the first call renders and embeds some 60,000 images (tens of
         seconds on two cores, with ``progress``); later calls load them."""
         from trainer.data.nom_lookup import load_vocabulary, render_support
-        from trainer.learners.base import Learner
         from trainer.lookup import embed_images
 
-        if type(self.learner).adapt_embedded is Learner.adapt_embedded:
+        if not self.learner.classes_are_means:
             # Said before rendering and embedding 50,000 images for nothing.
             raise NotImplementedError(f"{self.learner.name} adapts its weights to the "
                                       "support images, so it cannot name 13,000 classes "

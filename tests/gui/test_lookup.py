@@ -399,3 +399,24 @@ def test_a_new_answer_shows_its_first_candidate(make_window, qtbot, tiny_vocab, 
     assert bar.value() == 0
     first = w.candidates.visualItemRect(w.candidates.item(0, 1))
     assert w.candidates.viewport().rect().contains(first.center())
+
+
+def test_choosing_a_model_that_cannot_name_the_vocabulary(make_window, qtbot, tiny_vocab,
+                                                          dialogs):
+    """Model menu > MAML with the lookup open: said at once (in the panel's title and the
+    message), with no rendering or embedding first; the lookup model is offered back."""
+    w = make_window()
+    open_lookup(w, qtbot)
+    progress = []
+    w.recognizer.worker.fitProgress.connect(lambda *a: progress.append(a[-1]))
+    maml = next(a for a in w.model_group.actions() if Path(a.data()).name == "maml-omniglot.pt")
+    maml.trigger()
+    qtbot.waitUntil(lambda: w.model.path.name == "maml-omniglot.pt"
+                    and "could not be fitted with this model" in w.message.text(),
+                    timeout=60000)
+    assert "cannot name the whole vocabulary" in w.lookup_panel.title.text()
+    assert LOOKUP_MODEL in w.message.text()
+    assert all("(0%)" in p for p in progress), progress  # refused before any work
+    back = next(a for a in w.model_group.actions() if Path(a.data()).name == LOOKUP_MODEL)
+    back.trigger()
+    qtbot.waitUntil(lambda: w.model.path.name == LOOKUP_MODEL and w.fitted, timeout=60000)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from trainer.data.episodes import Episode, random_affine, send
 from trainer.data.glyphset import GlyphSet
 from trainer.data.nom import load_nom
 from trainer.data.nom_fonts import CANVAS, FONTS, FontCache, FontSpec, installed_fonts, tilt
@@ -238,9 +239,16 @@ def lookup_support(vocab: Vocabulary, size: int, kind: str = "clean", *,
                                     cancel=cancel))
     if kind in ("woodblock", "both"):
         parts.append(render_training(vocab, size, cache_dir=cache_dir, progress=progress))
-    if len(parts) == 2 and parts[0].class_names != parts[1].class_names:
-        raise DataError("the clean and woodblock renderings cover different code points")
+    if len(parts) == 2:
+        _same_code_points(*parts)
     return parts[0] if len(parts) == 1 else GlyphSet.merge(parts)
+
+
+def _same_code_points(clean: GlyphSet, woodblock: GlyphSet) -> None:
+    """The clean and woodblock renderings must stand for the same code points in the same
+    order (both are made from one vocabulary and one font list; a stale cache could not)."""
+    if clean.class_names != woodblock.class_names:
+        raise DataError("the clean and woodblock renderings cover different code points")
 
 
 @dataclass(frozen=True)
@@ -294,8 +302,7 @@ def lookup_splits(root: Path | None, size: int, *, samples: int = 6,
     relabelled = GlyphSet(crops_train.images[order], labels[order], fonts.class_names)
     train = GlyphSet.merge([fonts, relabelled])
     support = render_support(vocab, size, cache_dir=cache_dir, progress=progress)
-    if support.class_names != fonts.class_names:
-        raise DataError("the clean and woodblock renderings cover different code points")
+    _same_code_points(support, fonts)
     return LookupSplits(train, crops_val, crops_test, list(crops_train.class_names), support,
                         fonts, crops_train)
 
@@ -318,9 +325,6 @@ class LookupEpisodeSampler:
     def __init__(self, splits: LookupSplits, way: int, shot: int, query: int,
                  distractors: int, *, generator: torch.Generator, affine: float = 0.0,
                  device: torch.device | str = "cpu") -> None:
-        from trainer.data.episodes import send
-
-        self._send = send
         clean, wood, crops = splits.support, splits.renderings, splits.crops
         index = {cp: i for i, cp in enumerate(clean.class_names)}
         crop_counts = crops.counts()
@@ -353,9 +357,7 @@ class LookupEpisodeSampler:
     def batch(self) -> int:
         return 1
 
-    def sample(self):  # -> Episode
-        from trainer.data.episodes import Episode, random_affine
-
+    def sample(self) -> Episode:
         g = self.generator
         picks = self.eligible[torch.randperm(len(self.eligible), generator=g)[: self.way]]
         chars = self.crop_vocab[picks]  # (way,) vocabulary indices
@@ -374,15 +376,15 @@ class LookupEpisodeSampler:
                                                          generator=g)[: self.query]
                       for p in picks.tolist()]
         s_rows, q_rows = torch.cat(support_rows), torch.cat(query_rows)
-        x = self.images[self._send(torch.cat([s_rows, q_rows]), self.device)]
+        x = self.images[send(torch.cat([s_rows, q_rows]), self.device)]
         x = x.unsqueeze(1).float().div_(255.0)
         if self.affine > 0:
             x = random_affine(x, g, self.affine)
         s = s_rows.numel()
         q_y = torch.arange(self.way).repeat_interleave(self.query)
-        return Episode(support_x=x[None, :s], support_y=self._send(torch.cat(support_y)[None],
-                                                                   self.device),
-                       query_x=x[None, s:], query_y=self._send(q_y[None], self.device),
+        return Episode(support_x=x[None, :s],
+                       support_y=send(torch.cat(support_y)[None], self.device),
+                       query_x=x[None, s:], query_y=send(q_y[None], self.device),
                        way=int(classes.numel()))
 
     def state_dict(self) -> dict:

@@ -50,6 +50,9 @@ class Learner(nn.Module, ABC):
     # learner whose loss runs torch.func transforms sets False and gets an explicit
     # gradient all-reduce instead (trainer.distributed).
     ddp_compatible: ClassVar[bool] = True
+    # Classes are means of support embeddings (ProtoNet, cosine): adapt_embedded works, so
+    # a class set of any size can be embedded in chunks or from a cache (the Nôm lookup).
+    classes_are_means: ClassVar[bool] = False
 
     def __init__(self, backbone: dict[str, Any] | None = None, **hparams: Any) -> None:
         super().__init__()

@@ -40,6 +40,7 @@ class Cosine(Learner):
     description = "Cosine classifier (Baseline++): normalised embeddings, classes by their mean"
     batch_kind = "classification"
     bn_mode = "running"
+    classes_are_means = True
 
     def __init__(self, backbone: dict[str, Any] | None = None, *, num_classes: int = 1200,
                  scale: float = 10.0) -> None:

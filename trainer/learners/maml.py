@@ -107,6 +107,10 @@ class MAML(Learner):
         self._lr_names = names
 
     # -- one task ---------------------------------------------------------------------------
+    def _inner_lrs(self) -> dict[str, torch.Tensor]:
+        """The inner-loop learning rate of each parameter, by name (scalars)."""
+        return dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+
     def _init_task_params(self, body: Params, sx: torch.Tensor, sy: torch.Tensor, way: int
                           ) -> Params:
         """Parameters a task starts from: body + an N-row head (here: the shared row)."""
@@ -138,7 +142,7 @@ class MAML(Learner):
         """``steps`` inner steps from ``params`` (default: the task's initial parameters)."""
         if params is None:
             params = self._init_task_params(body, sx, sy, way)
-        lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+        lrs = self._inner_lrs()
 
         def support_loss(p: Params) -> torch.Tensor:
             logits, _ = self._forward(p, sx, None)
@@ -161,7 +165,7 @@ class MAML(Learner):
             # gives the statistics when no body step follows: the same loss and
             # meta-gradient to float rounding, without a pass back through the convolutions.
             emb, stats = self._embed(body, sx)  # (S, D)
-            lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+            lrs = self._inner_lrs()
 
             def head_loss(head: Params) -> torch.Tensor:
                 return F.cross_entropy(emb @ head["head.weight"].T + head["head.bias"], sy)
@@ -181,7 +185,7 @@ class MAML(Learner):
             # direct one, the head held fixed, as torch.func.grad over body and head gives).
             emb, embed_vjp = vjp(lambda b: self._embed(b, sx)[0], body)  # (S, D)
             head = self._init_head(emb, sy, way)
-            lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+            lrs = self._inner_lrs()
 
             def head_loss(h: Params, e: torch.Tensor) -> torch.Tensor:
                 return F.cross_entropy(e @ h["head.weight"].T + h["head.bias"], sy)
@@ -249,7 +253,7 @@ class MAML(Learner):
         head_steps = steps if way > self.body_adapt_max_way else int(self._shared_head_row)
         head_steps = min(head_steps, steps)
         with torch.no_grad():
-            lrs = dict(zip(self._lr_names, self.log_inner_lr.exp(), strict=True))
+            lrs = self._inner_lrs()
             emb, stats = self._embed(body, support_x)  # (S, D), support statistics
             head = self._init_head(emb, support_y, way)
             for _ in range(head_steps):

@@ -25,6 +25,7 @@ class ProtoNet(Learner):
     name = "protonet"
     description = "Prototypical Networks: nearest class mean in embedding space"
     bn_mode = "running"
+    classes_are_means = True
 
     def __init__(self, backbone: dict[str, Any] | None = None) -> None:
         super().__init__(backbone)  # no hyperparameters of its own: others are an error

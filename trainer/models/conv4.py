@@ -126,10 +126,8 @@ class Conv4(nn.Module):
             weight = conv.weight * scale[:, None, None, None]
             folded.append((weight, (conv.bias - mean) * scale + norm.bias))
         used = [] if given is None else list(given)
-        step = CPU_CHUNK if cpu else max(1, x.shape[0])
         out = []
-        for start in range(0, x.shape[0], step):
-            h = x[start:start + step]
+        for h in (x.split(CPU_CHUNK) if cpu else (x,)):
             for weight, bias in folded:
                 h = F.relu(_pool2(F.conv2d(h, weight, bias, padding=1)))
             out.append(h.flatten(1))
