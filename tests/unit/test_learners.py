@@ -321,3 +321,61 @@ def test_unknown_hyperparameters_are_rejected(algo):
 def test_adaptation_takes_as_many_steps_as_training_by_default(algo):
     assert _learner(algo, inner_steps=2).hparams["eval_inner_steps"] == 2
     assert _learner(algo, inner_steps=2, eval_inner_steps=5).hparams["eval_inner_steps"] == 5
+
+
+def _plain_support_forward(net, x, stats=None):
+    """Conv4's support-statistics forward in the textbook order, as an independent
+    reference: convolution, batch norm with the support set's (or the given) statistics,
+    ReLU, 2 x 2 max-pooling."""
+    used = []
+    for i, (conv, norm) in enumerate(zip(net.convs, net.norms, strict=True)):
+        y = F.conv2d(x, conv.weight, conv.bias, padding=1)
+        if stats is None:
+            mean, var = y.mean((0, 2, 3)), y.var((0, 2, 3), unbiased=False)
+        else:
+            mean, var = stats[i]
+        used.append((mean, var))
+        y = ((y - mean[:, None, None]) / torch.sqrt(var[:, None, None] + norm.eps)
+             * norm.weight[:, None, None] + norm.bias[:, None, None])
+        x = F.max_pool2d(F.relu(y), 2)
+    return x.flatten(1), used
+
+
+@pytest.mark.parametrize("nhwc", [False, True], ids=["nchw", "channels-last"])
+def test_support_forward_equals_the_textbook_block_order(nhwc):
+    """The training forward pools before its batch norm (the convolution sign-folded so
+    that the scale is positive) and, in channels_last, feeds the first convolution a zero
+    second channel: embeddings, statistics and every gradient equal the textbook order's in
+    float64, with some negative batch-norm scales (where pooling first would be wrong
+    without the sign) and an odd map size (28 -> 14 -> 7 -> 3)."""
+    from trainer.models.conv4 import Conv4
+
+    torch.manual_seed(0)
+    net = Conv4(bn="support").double().train()
+    net.channels_last = nhwc
+    with torch.no_grad():
+        for norm in net.norms:
+            norm.weight.copy_(torch.randn_like(norm.weight))  # about half negative
+            norm.bias.normal_(0, 0.5)
+    assert any(bool((n.weight < 0).any()) for n in net.norms)
+    sx, qx = torch.rand(5, 1, 28, 28, dtype=torch.float64), torch.rand(7, 1, 28, 28,
+                                                                         dtype=torch.float64)
+    params = list(net.parameters())
+
+    def run(forward):
+        s, stats = forward(sx)
+        q, _ = forward(qx, stats)
+        # a loss that reaches every output and both statistics
+        loss = (s.sin().sum() + (q * q).sum()
+                + sum((m * m).sum() + v.sum() for m, v in stats))
+        return s, q, stats, torch.autograd.grad(loss, params)
+
+    got = run(net.forward_with_stats)
+    want = run(lambda x, st=None: _plain_support_forward(net, x, st))
+    torch.testing.assert_close(got[0], want[0], atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(got[1], want[1], atol=1e-12, rtol=1e-10)
+    for (m, v), (wm, wv) in zip(got[2], want[2], strict=True):
+        torch.testing.assert_close(m, wm, atol=1e-12, rtol=1e-10)
+        torch.testing.assert_close(v, wv, atol=1e-12, rtol=1e-10)
+    for (name, _), g, w in zip(net.named_parameters(), got[3], want[3], strict=True):
+        torch.testing.assert_close(g, w, atol=1e-10, rtol=1e-8, msg=name)

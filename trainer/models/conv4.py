@@ -80,14 +80,31 @@ class Conv4(nn.Module):
         if nhwc:
             x = x.contiguous(memory_format=torch.channels_last)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            weight = conv.weight.contiguous(memory_format=torch.channels_last) if nhwc \
-                else conv.weight
-            x = F.conv2d(x, weight, conv.bias, padding=1)
+            weight, bias = conv.weight, conv.bias
+            if self.bn_mode == "support":
+                # Multiplied by sign(gamma), the convolution makes batch norm's scale
+                # positive, so it commutes with max-pooling and runs on a quarter of the
+                # values, forward and backward (the same numbers exactly: rounding is
+                # monotone). The statistics come from the full-size map, as before.
+                sign = torch.where(norm.weight < 0, -1.0, 1.0).to(weight.dtype).detach()
+                weight, bias = weight * sign[:, None, None, None], bias * sign
+            if nhwc and x.shape[1] == 1:
+                # A one-channel image batch is NCHW and NHWC at once, and the convolution
+                # then returns an NCHW map, on which pooling with indices is ten times
+                # slower. An all-zero second channel makes the layout unambiguous (cheaper
+                # than converting the 64-channel output, forward and backward).
+                x = torch.cat([x, torch.zeros_like(x)], 1)
+                weight = torch.cat([weight, torch.zeros_like(weight)], 1)
+            if nhwc:
+                x = x.contiguous(memory_format=torch.channels_last)
+                weight = weight.contiguous(memory_format=torch.channels_last)
+            x = F.conv2d(x, weight, bias, padding=1)
             if self.bn_mode == "running":
-                x = norm(x)
+                x = F.max_pool2d(norm(x), 2)
             else:
-                x = _support_norm(x, norm, None if stats is None else stats[i], used)
-            x = F.relu(F.max_pool2d(x, 2))  # max and ReLU commute: ReLU on a quarter
+                x = _support_norm_pooled(x, sign, norm,
+                                         None if stats is None else stats[i], used)
+            x = F.relu(x)  # after pooling: max and ReLU commute, and ReLU sees a quarter
         return x.flatten(1), used
 
     def _forward_no_grad(self, x: torch.Tensor, stats: BNStats | None = None
@@ -188,6 +205,25 @@ def _pool2(x: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2]),
                          torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
+
+
+def _support_norm_pooled(y: torch.Tensor, sign: torch.Tensor, norm: nn.BatchNorm2d,
+                         stats: tuple[torch.Tensor, torch.Tensor] | None, used: BNStats
+                         ) -> torch.Tensor:
+    """``max_pool2d(_support_norm(sign * y), 2)`` for a sign-folded convolution's map y
+    (B, C, H, W), pooled first: with ``sign`` = sign(gamma) (C,) the scale |gamma| /
+    sqrt(var + eps) is positive, so the per-channel ``a * y + b`` commutes with the max.
+    Statistics as in :func:`_support_norm`, appended to ``used`` in the unfolded sign."""
+    if stats is None:
+        var, mean = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)
+        used.append((mean * sign, var))
+    else:
+        mean, var = stats
+        used.append((mean, var))
+        mean = mean * sign
+    scale = norm.weight.abs() * torch.rsqrt(var + norm.eps)  # (C,), >= 0
+    shift = norm.bias - mean * scale
+    return torch.addcmul(shift[:, None, None], F.max_pool2d(y, 2), scale[:, None, None])
 
 
 def _support_norm(x: torch.Tensor, norm: nn.BatchNorm2d,
