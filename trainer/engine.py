@@ -30,6 +30,7 @@ from trainer import checkpoint as ckpt
 from trainer.config import TrainConfig
 from trainer.distributed import SINGLE, Dist
 from trainer.learners.base import Learner
+from trainer.runtime import peak_rss_mb
 
 Event = dict[str, Any]
 
@@ -298,7 +299,8 @@ def train(
                      "loss": mean_loss, "acc": 100.0 * mean_acc,
                      "lr": schedule.get_last_lr()[0],
                      "tasks_per_s": cfg.batch / per_step if per_step > 0 else None,
-                     "eta_s": (cfg.steps - step) / rate if rate > 0 else None})
+                     "eta_s": (cfg.steps - step) / rate if rate > 0 else None,
+                     "peak_rss_mb": peak_rss_mb()})
             window_loss, window_acc, window_n, t_window = 0.0, 0.0, 0, now
 
         if step % cfg.val_every == 0 or step == cfg.steps:

@@ -30,6 +30,17 @@ def tune_allocator() -> bool:
         return False
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MiB; None where unknown (Windows).
+    Logged with every training step, so a run that grows shows it in its metrics."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else as torch spells it."""
     if name == "auto":

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import sys
 
 import pytest
 import torch
@@ -52,6 +53,21 @@ def test_resume_gives_the_same_run(algo, glyph_set, tmp_path):
     steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").open()
              if json.loads(x)["event"] == "step"]
     assert steps == [1, 2, 3, 4, 5, 6]  # no duplicate lines from the resumed part
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB: Linux")
+def test_step_log_carries_the_process_peak_memory(glyph_set, tmp_path):
+    """Each step line records the process's peak resident memory so far, so a run whose
+    memory grows shows it in its metrics."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _run(_cfg(steps=5, val_every=100), glyph_set, tmp_path / "m")
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peaks = [r["peak_rss_mb"] for r in map(json.loads, (tmp_path / "m" / "metrics.jsonl").open())
+             if r["event"] == "step"]
+    assert len(peaks) == 5 and peaks == sorted(peaks)
+    assert 50 < before <= peaks[0] and peaks[-1] <= after
 
 
 def test_run_folder_is_not_overwritten_and_resume_needs_a_checkpoint(glyph_set, tmp_path):

@@ -218,6 +218,48 @@ def test_lookup_episodes_put_renderings_in_support_and_training_crops_in_queries
         assert ep.query_y.numel() == way * 3
 
 
+def test_lookup_episodes_have_one_size_and_every_rendering_of_each_class(
+        small_vocab, crop_tree, tmp_path, monkeypatch):
+    """Code points covered by different numbers of fonts still give episodes of one size
+    (sizes that varied fragmented the trainer's heap), and each class's support holds every
+    clean rendering of its code point, repeated to fill the slots."""
+    import dataclasses
+
+    from trainer.data.glyphset import GlyphSet
+
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    splits = nom_lookup.lookup_splits(crop_tree, 28, cache_dir=tmp_path)
+    sup = splits.support
+    if int(sup.counts().max()) < 2:
+        pytest.skip("needs two fonts that cover the vocabulary")
+    # Odd classes keep only their first rendering: 1 font against several.
+    first = sup.offsets()[sup.labels]
+    keep = (sup.labels % 2 == 0) | (torch.arange(len(sup.labels)) == first)
+    uneven = GlyphSet(sup.images[keep], sup.labels[keep], sup.class_names)
+    assert len(set(uneven.counts().tolist())) > 1
+    splits = dataclasses.replace(splits, support=uneven)
+    way, shot, distractors = 3, 2, 5
+    sampler = nom_lookup.LookupEpisodeSampler(
+        splits, way, shot, 2, distractors, generator=torch.Generator().manual_seed(0))
+    slots = int(uneven.counts().max())
+    renderings = {}  # code point -> its clean renderings' bytes
+    for im, y in zip(uneven.images, uneven.labels.tolist(), strict=True):
+        renderings.setdefault(uneven.class_names[y], set()).add(bytes(im.numpy()))
+    owner = {key: cp for cp, keys in renderings.items() for key in keys}
+    for _ in range(6):
+        ep = sampler.sample()
+        assert ep.support_x.shape[1] == (way + distractors) * (slots + shot)
+        seen: dict[int, list[bytes]] = {}
+        for x, y in zip(ep.support_x[0], ep.support_y[0].tolist(), strict=True):
+            key = bytes((x[0] * 255).round().to(torch.uint8).numpy())
+            if key in owner:
+                seen.setdefault(y, []).append(key)
+        for keys in seen.values():
+            assert len(keys) == slots
+            assert set(keys) == renderings[owner[keys[0]]]  # every font, none foreign
+        assert len(seen) == way + distractors
+
+
 def test_protonet_meta_trains_on_lookup_episodes(small_vocab, crop_tree, tmp_path,
                                                  monkeypatch, capsys):
     """meta-train --algo protonet --dataset nom-lookup: chosen on the lookup of validation

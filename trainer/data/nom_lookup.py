@@ -312,7 +312,8 @@ class LookupEpisodeSampler:
     renderings, the queries are real crops (of training characters only).
 
     Each episode (one task; ``batch`` 1): ``way`` characters of the training crops, each
-    with every clean rendering (one per font) and ``shot`` woodblock-like renderings as
+    with every clean rendering (one per font; repeated up to the most fonts any code point
+    has, so that every episode has the same size) and ``shot`` woodblock-like renderings as
     support and ``query`` of its real crops as queries; plus ``distractors`` other code
     points of the vocabulary with support only (no crop of them is needed: rendering
     any code point is allowed), so that a crop must be told from characters it never
@@ -347,6 +348,7 @@ class LookupEpisodeSampler:
         # One image bank on the device: clean renderings, woodblock renderings, crops.
         self.images = torch.cat([clean.images, wood.images, crops.images]).to(self.device)
         self.clean_off, self.clean_cnt = clean.offsets(), clean.counts()
+        self.clean_slots = int(self.clean_cnt.max())  # clean support images per class
         self.wood_off = wood.offsets() + clean.images.shape[0]
         self.wood_cnt = wood.counts()
         self.crop_off = crops.offsets() + clean.images.shape[0] + wood.images.shape[0]
@@ -368,8 +370,14 @@ class LookupEpisodeSampler:
         support_rows, support_y = [], []
         for j, c in enumerate(classes.tolist()):
             n = int(self.clean_cnt[c])
+            # Every code point fills the same number of clean slots, its fonts in a random
+            # order repeated: each is present, and every episode has the same size. Sizes
+            # that varied with the code points' font counts fragmented the heap that the
+            # trainer's allocator tuning never returns (the process grew to 20 GB).
+            fonts = (torch.randperm(n, generator=g)[torch.arange(self.clean_slots) % n] if n
+                     else torch.arange(0))
             wood = torch.randperm(int(self.wood_cnt[c]), generator=g)[: self.shot]
-            rows = torch.cat([self.clean_off[c] + torch.arange(n), self.wood_off[c] + wood])
+            rows = torch.cat([self.clean_off[c] + fonts, self.wood_off[c] + wood])
             support_rows.append(rows)
             support_y.append(torch.full((rows.numel(),), j))
         query_rows = [self.crop_off[p] + torch.randperm(int(self.crop_cnt[p]),
