@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
 
 from nomgui.readings import Readings
 
+UNSURE_TIP = ("Below this model's calibrated confidence: the glyph is far from every class. "
+              "The percentage only compares the classes with each other.")
+
 
 class CandidateTable(QTableWidget):
     """Top-k candidates: rank, character, label, probability bar."""
@@ -86,10 +89,14 @@ class CandidateTable(QTableWidget):
         return rows[0].row() if rows and rows[0].row() < len(self.labels) else None
 
     def show_candidates(self, top: list[tuple[str, float]], chars: dict[str, str],
-                        readings: Readings | None = None) -> None:
+                        readings: Readings | None = None, unsure: bool = False) -> None:
         """Fill the rows in place: the items and probability bars of earlier answers are
         reused (rows beyond the answer are hidden), so an answer per stroke creates no
-        widgets (creating and destroying them cost time and, in PySide6 6.11, references)."""
+        widgets (creating and destroying them cost time and, in PySide6 6.11, references).
+
+        ``unsure``: the best match is below the model's calibrated confidence. The
+        percentages only compare the classes with each other (they sum to 100 whatever the
+        glyph), so a far glyph can still read 99%: the bars are greyed then, and say why."""
         self.labels = [label for label, _ in top]
         big = QFont(self.font())
         big.setPointSizeF(big.pointSizeF() * self._scale)
@@ -113,6 +120,8 @@ class CandidateTable(QTableWidget):
             bar = self.cellWidget(i, 3)
             bar.setValue(round(prob * 1000))
             bar.setFormat(f"{100 * prob:.1f}%")
+            bar.setEnabled(not unsure)
+            bar.setToolTip(UNSURE_TIP if unsure else "")
         for i in range(self.rowCount()):
             self.setRowHidden(i, i >= len(top))
         self.resizeRowsToContents()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +249,8 @@ class MainWindow(QMainWindow):
         rv.addWidget(self.message)
         self.none_of_these = QLabel(
             "<b>None of these?</b> The best match is below this model's calibrated "
-            "confidence: the glyph is probably of a class you have not taught. "
+            "confidence: the glyph is probably of a class you have not taught (the greyed "
+            "percentages only compare the candidates with each other). "
             "Ctrl+Shift+N makes it a new class.")
         self.none_of_these.setObjectName("noneOfThese")
         self.none_of_these.setWordWrap(True)
@@ -983,7 +985,10 @@ class MainWindow(QMainWindow):
     def open_classset(self) -> None:
         sets = self.store.list()
         builtin = f"{LOOKUP_NAME}  (built in)"
-        names = [f"{name}  [{folder.name}]" for folder, name in sets] + [builtin]
+        # A set by its name; its folder only beside a name that two sets share.
+        counts = Counter(name for _, name in sets)
+        names = [f"{name}  [{folder.name}]" if counts[name] > 1 else name
+                 for folder, name in sets] + [builtin]
         choice, ok = QInputDialog.getItem(self, "Open class set", "Class set:", names, 0, False)
         if ok and choice == builtin:
             self.open_lookup()
@@ -1303,7 +1308,7 @@ class MainWindow(QMainWindow):
             self._top_shown = min(LOOKUP_PAGE, len(top))
             top = top[:self._top_shown]
             self._update_more_button()
-        self.candidates.show_candidates(top, self._chars, self.readings)
+        self.candidates.show_candidates(top, self._chars, self.readings, unsure)
         self.candidates.scrollToTop()  # a new answer: its rank 1 in view, wherever More left it
         self.none_of_these.setVisible(unsure)
         # Rows are reused: row 0 may stay selected with new content and no selection

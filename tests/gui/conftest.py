@@ -27,6 +27,7 @@ class Dialogs:
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.items: list[str] = []
+        self.offered: list[str] = []  # the choices the last item dialog listed
         self.warnings: list[str] = []
         self.question = QMessageBox.Yes
 
@@ -36,8 +37,12 @@ def dialogs(monkeypatch) -> Dialogs:
     d = Dialogs()
     monkeypatch.setattr(QInputDialog, "getText",
                         staticmethod(lambda *a, **k: (d.texts.pop(0), True)))
-    monkeypatch.setattr(QInputDialog, "getItem",
-                        staticmethod(lambda *a, **k: (d.items.pop(0), True)))
+
+    def get_item(_parent, _title, _label, items, *a, **k):
+        d.offered = list(items)
+        return d.items.pop(0), True
+
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(get_item))
     monkeypatch.setattr(QMessageBox, "warning",
                         staticmethod(lambda _p, title, text, *a: d.warnings.append(
                             f"{title}: {text}")))
