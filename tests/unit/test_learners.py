@@ -379,3 +379,45 @@ def test_support_forward_equals_the_textbook_block_order(nhwc):
         torch.testing.assert_close(v, wv, atol=1e-12, rtol=1e-10)
     for (name, _), g, w in zip(net.named_parameters(), got[3], want[3], strict=True):
         torch.testing.assert_close(g, w, atol=1e-10, rtol=1e-8, msg=name)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
+def test_training_batch_norm_equals_the_native_layer(momentum):
+    """Running-mode Conv4 (ProtoNet, transfer) in training normalises after pooling too:
+    embeddings, gradients, running averages and the batch count equal those of the native
+    ``nn.BatchNorm2d`` in the textbook order, over three batches, in float64, with some
+    negative scales."""
+    import copy
+
+    from trainer.models.conv4 import Conv4
+
+    torch.manual_seed(0)
+    net = Conv4(bn="running").double().train()
+    for norm in net.norms:
+        norm.momentum = momentum
+        with torch.no_grad():
+            norm.weight.copy_(torch.randn_like(norm.weight))
+            norm.bias.normal_(0, 0.5)
+    ref = copy.deepcopy(net)
+
+    def textbook(x):
+        for conv, norm in zip(ref.convs, ref.norms, strict=True):
+            x = F.max_pool2d(F.relu(norm(conv(x))), 2)
+        return x.flatten(1)
+
+    for step in range(3):
+        x = torch.rand(6 + step, 1, 28, 28, dtype=torch.float64)
+        got, want = net(x), textbook(x)
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
+        g = torch.autograd.grad(got.sin().sum(), list(net.parameters()))
+        w = torch.autograd.grad(want.sin().sum(), list(ref.parameters()))
+        for (name, _), a, b in zip(net.named_parameters(), g, w, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-8, msg=name)
+        for (name, a), (_, b) in zip(net.named_buffers(), ref.named_buffers(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10, msg=name)
+    # evaluation uses the running averages the training batches left
+    net.eval()
+    ref.eval()
+    x = torch.rand(3, 1, 28, 28, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), textbook(x), atol=1e-10, rtol=1e-8)
