@@ -81,14 +81,11 @@ class Conv4(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             weight, bias = conv.weight, conv.bias
-            # Batch norm with statistics of this batch (support mode; running mode while
-            # training) runs after the pooling: multiplied by sign(gamma), the convolution
-            # makes batch norm's scale positive, so it commutes with max-pooling and runs on
-            # a quarter of the values, forward and backward (the same numbers exactly:
-            # rounding is monotone). The statistics come from the full-size map, as before.
-            pooled_norm = self.bn_mode == "support" or (norm.training
-                                                        and not is_batchedtensor(x))
-            if pooled_norm:
+            if self.bn_mode == "support":
+                # Multiplied by sign(gamma), the convolution makes batch norm's scale
+                # positive, so it commutes with max-pooling and runs on a quarter of the
+                # values, forward and backward (the same numbers exactly: rounding is
+                # monotone). The statistics come from the full-size map, as before.
                 sign = torch.where(norm.weight < 0, -1.0, 1.0).to(weight.dtype).detach()
                 weight, bias = weight * sign[:, None, None, None], bias * sign
             if nhwc and x.shape[1] == 1:
@@ -102,10 +99,8 @@ class Conv4(nn.Module):
                 x = x.contiguous(memory_format=torch.channels_last)
                 weight = weight.contiguous(memory_format=torch.channels_last)
             x = F.conv2d(x, weight, bias, padding=1)
-            if not pooled_norm:  # running averages: the native layer
+            if self.bn_mode == "running":
                 x = F.max_pool2d(norm(x), 2)
-            elif self.bn_mode == "running":
-                x = _batch_norm_pooled(x, sign, norm)
             else:
                 x = _support_norm_pooled(x, sign, norm,
                                          None if stats is None else stats[i], used)
@@ -229,32 +224,6 @@ def _support_norm_pooled(y: torch.Tensor, sign: torch.Tensor, norm: nn.BatchNorm
     scale = norm.weight.abs() * torch.rsqrt(var + norm.eps)  # (C,), >= 0
     shift = norm.bias - mean * scale
     return torch.addcmul(shift[:, None, None], F.max_pool2d(y, 2), scale[:, None, None])
-
-
-def _batch_norm_pooled(y: torch.Tensor, sign: torch.Tensor, norm: nn.BatchNorm2d
-                       ) -> torch.Tensor:
-    """``max_pool2d(norm(sign * y), 2)`` for a training-mode ``nn.BatchNorm2d`` and a
-    sign-folded convolution's map y (B, C, H, W), pooled first (see
-    :func:`_support_norm_pooled`), with the layer's own bookkeeping: the running averages
-    (unbiased variance) and ``num_batches_tracked`` move exactly as ``norm(x)`` moves them."""
-    n = y.numel() // y.shape[1]  # values per channel
-    if n <= 1:  # the native layer's message ("Expected more than 1 value per channel")
-        return F.max_pool2d(norm(y * sign[:, None, None]), 2)
-    # Statistics in float32 at least: under bf16 autocast the map is bf16, and the native
-    # layer accumulates and keeps its statistics in float32 too.
-    stat_in = y if y.dtype in (torch.float32, torch.float64) else y.float()
-    var, mean = torch.var_mean(stat_in, dim=(0, 2, 3), unbiased=False)
-    if norm.track_running_stats:
-        with torch.no_grad():
-            norm.num_batches_tracked.add_(1)
-            m = (1.0 / float(norm.num_batches_tracked) if norm.momentum is None
-                 else norm.momentum)
-            norm.running_mean.mul_(1 - m).add_(mean * sign, alpha=m)
-            norm.running_var.mul_(1 - m).add_(var * (n / (n - 1)), alpha=m)
-    scale = norm.weight.abs() * torch.rsqrt(var + norm.eps)  # (C,), >= 0
-    shift = norm.bias - mean * scale
-    return torch.addcmul(shift[:, None, None].to(y.dtype), F.max_pool2d(y, 2),
-                         scale[:, None, None].to(y.dtype))
 
 
 def _support_norm(x: torch.Tensor, norm: nn.BatchNorm2d,
