@@ -379,3 +379,25 @@ def test_support_forward_equals_the_textbook_block_order(nhwc):
         torch.testing.assert_close(v, wv, atol=1e-12, rtol=1e-10)
     for (name, _), g, w in zip(net.named_parameters(), got[3], want[3], strict=True):
         torch.testing.assert_close(g, w, atol=1e-10, rtol=1e-8, msg=name)
+
+
+def test_vmapped_support_forward_without_autograd_equals_the_textbook_order():
+    """The inference path a vmap over tasks takes (a GPU fit's; not the CPU's chunked one)
+    pools before its batch norm too: per task it equals the textbook order, negative scales
+    included."""
+    from torch.func import vmap
+
+    from trainer.models.conv4 import Conv4
+
+    torch.manual_seed(1)
+    net = Conv4(bn="support").double().eval()
+    with torch.no_grad():
+        for norm in net.norms:
+            norm.weight.copy_(torch.randn_like(norm.weight))
+            norm.bias.normal_(0, 0.5)
+    xs = torch.rand(3, 5, 1, 28, 28, dtype=torch.float64)
+    with torch.no_grad():
+        got = vmap(lambda x: net.forward_with_stats(x)[0])(xs)
+        for t in range(3):
+            torch.testing.assert_close(got[t], _plain_support_forward(net, xs[t])[0],
+                                       atol=1e-12, rtol=1e-10)

@@ -16,6 +16,7 @@ Batch-norm policy (one per model, fixed at construction, recorded in the checkpo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -86,7 +87,7 @@ class Conv4(nn.Module):
                 # positive, so it commutes with max-pooling and runs on a quarter of the
                 # values, forward and backward (the same numbers exactly: rounding is
                 # monotone). The statistics come from the full-size map, as before.
-                sign = torch.where(norm.weight < 0, -1.0, 1.0).to(weight.dtype).detach()
+                sign = _bn_sign(norm, weight.dtype)
                 weight, bias = weight * sign[:, None, None, None], bias * sign
             if nhwc and x.shape[1] == 1:
                 # A one-channel image batch is NCHW and NHWC at once, and the convolution
@@ -103,7 +104,8 @@ class Conv4(nn.Module):
                 x = F.max_pool2d(norm(x), 2)
             else:
                 x = _support_norm_pooled(x, sign, norm,
-                                         None if stats is None else stats[i], used)
+                                         None if stats is None else stats[i], used,
+                                         lambda y: F.max_pool2d(y, 2))
             x = F.relu(x)  # after pooling: max and ReLU commute, and ReLU sees a quarter
         return x.flatten(1), used
 
@@ -133,7 +135,10 @@ class Conv4(nn.Module):
                 return self._support_no_grad(x)
             used: BNStats = []
             for conv, norm in zip(self.convs, self.norms, strict=True):
-                x = F.relu(_pool2(_support_norm(conv(x), norm, None, used)))
+                sign = _bn_sign(norm, x.dtype)
+                y = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign,
+                             padding=1)
+                x = F.relu(_support_norm_pooled(y, sign, norm, None, used, _pool2))
             return x.flatten(1), used
         given = stats if self.bn_mode == "support" else None  # running: its averages
         folded = []
@@ -167,7 +172,7 @@ class Conv4(nn.Module):
         chunks = list(x.split(CPU_CHUNK))
         finish: tuple[torch.Tensor, torch.Tensor] | None = None
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            sign = torch.where(norm.weight < 0, -1.0, 1.0).to(x.dtype)  # (C,)
+            sign = _bn_sign(norm, x.dtype)
             weight = conv.weight * sign[:, None, None, None]
             bias = conv.bias * sign
             shift: torch.Tensor | None = None
@@ -207,15 +212,27 @@ def _pool2(x: torch.Tensor) -> torch.Tensor:
                          torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
 
 
+def _bn_sign(norm: nn.BatchNorm2d, dtype: torch.dtype) -> torch.Tensor:
+    """sign(gamma) (C,) as +-1 (+1 at 0): a convolution multiplied by it makes the batch
+    norm's scale positive, so that the norm commutes with max-pooling. A constant to
+    autograd (its derivative is zero almost everywhere)."""
+    return torch.where(norm.weight < 0, -1.0, 1.0).to(dtype).detach()
+
+
 def _support_norm_pooled(y: torch.Tensor, sign: torch.Tensor, norm: nn.BatchNorm2d,
-                         stats: tuple[torch.Tensor, torch.Tensor] | None, used: BNStats
-                         ) -> torch.Tensor:
-    """``max_pool2d(_support_norm(sign * y), 2)`` for a sign-folded convolution's map y
-    (B, C, H, W), pooled first: with ``sign`` = sign(gamma) (C,) the scale |gamma| /
-    sqrt(var + eps) is positive, so the per-channel ``a * y + b`` commutes with the max.
-    Statistics as in :func:`_support_norm`, appended to ``used`` in the unfolded sign."""
+                         stats: tuple[torch.Tensor, torch.Tensor] | None, used: BNStats,
+                         pool: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Support-mode batch norm of a sign-folded convolution's map y (B, C, H, W), then
+    ``pool`` (2 x 2 max), computed pooled first: with ``sign`` = :func:`_bn_sign` the scale
+    |gamma| / sqrt(var + eps) is positive, so the per-channel ``a * y + b`` commutes with
+    the max exactly (rounding is monotone) and runs on a quarter of the values.
+
+    With y's own statistics when ``stats`` is None (y is a support set), else with
+    ``stats`` (a query set); appends the (mean, var) used to ``used``, in the unfolded
+    sign. Written out rather than native batch_norm, which refuses statistics that carry
+    gradients, and these must (they depend on the adapted weights)."""
     if stats is None:
-        var, mean = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)
+        var, mean = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)  # one pass
         used.append((mean * sign, var))
     else:
         mean, var = stats
@@ -223,25 +240,7 @@ def _support_norm_pooled(y: torch.Tensor, sign: torch.Tensor, norm: nn.BatchNorm
         mean = mean * sign
     scale = norm.weight.abs() * torch.rsqrt(var + norm.eps)  # (C,), >= 0
     shift = norm.bias - mean * scale
-    return torch.addcmul(shift[:, None, None], F.max_pool2d(y, 2), scale[:, None, None])
-
-
-def _support_norm(x: torch.Tensor, norm: nn.BatchNorm2d,
-                  stats: tuple[torch.Tensor, torch.Tensor] | None, used: BNStats
-                  ) -> torch.Tensor:
-    """Support-mode batch norm of maps x (B, C, H, W): with x's own statistics when
-    ``stats`` is None (x is a support set), else with ``stats`` (a query set); appends the
-    (mean, var) used to ``used``. Folded into one scale and shift: native batch_norm
-    refuses statistics that carry gradients, and these must (they depend on the adapted
-    weights)."""
-    if stats is None:
-        var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)  # one pass
-    else:
-        mean, var = stats
-    used.append((mean, var))
-    scale = norm.weight * torch.rsqrt(var + norm.eps)
-    shift = norm.bias - mean * scale
-    return torch.addcmul(shift[:, None, None], x, scale[:, None, None])
+    return torch.addcmul(shift[:, None, None], pool(y), scale[:, None, None])
 
 
 def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
