@@ -65,6 +65,10 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--hidden", type=int, default=64,
                    help="backbone channels per block (the papers' Conv4: 64)")
+    p.add_argument("--no-last-pool", dest="last_pool", action="store_false",
+                   help="leave Conv4's last block unpooled: its whole map is the embedding "
+                        "(64 x 3 x 3 = 576 numbers at 28 px instead of 64; same weights, "
+                        "so --init-from a pooled model works)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"))
     p.add_argument("--val-every", type=int, default=500)
@@ -98,6 +102,10 @@ def _training(p: argparse.ArgumentParser, *, episodic: bool) -> None:
                             "renderings only, beside the --way characters whose crops are "
                             "the queries (support: every clean rendering + --shot woodblock "
                             "renderings; --batch 1)")
+        p.add_argument("--hard-distractors", type=int, default=0, metavar="N",
+                       help="--dataset nom-lookup: up to N of the --distractors are the code "
+                            "points nearest the episode characters' crops (mined with the "
+                            "model at the start and after every validation); the rest random")
         p.add_argument("--rotations", action="store_true",
                        help="x4 classes by 90-degree rotations (as in the papers)")
         m = p.add_argument_group("MAML family")
@@ -201,10 +209,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                              "learn_inner_lr"]) if algo in ("maml", "protomaml") else {}
         episodic = {"way": args.way, "shot": args.shot, "query": args.query,
                     "val_episodes": args.val_episodes, "rotations": args.rotations,
-                    "distractors": args.distractors}
+                    "distractors": args.distractors,
+                    "hard_distractors": args.hard_distractors}
     return TrainConfig(
         algo=algo, dataset=args.dataset, split=args.split, image_size=args.image_size,
-        hidden=args.hidden,
+        hidden=args.hidden, last_pool=args.last_pool,
         batch=args.batch, steps=args.steps, lr=args.lr, schedule=args.schedule,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, affine=args.affine,
         precision=args.precision, seed=args.seed, hparams=hp,

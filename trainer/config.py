@@ -18,6 +18,7 @@ class TrainConfig:
     split: str = "seed"
     image_size: int = 28
     hidden: int = 64  # backbone channels (Conv4's 64 in the papers)
+    last_pool: bool = True  # False: Conv4's last block unpooled (a 576-number embedding)
     way: int = 5  # episodes: N-way
     shot: int = 1  # K-shot
     query: int = 15  # Q queries per class
@@ -33,6 +34,8 @@ class TrainConfig:
     # nom-lookup episodes: code points with renderings only beside the `way` characters
     # (trainer.data.nom_lookup.LookupEpisodeSampler)
     distractors: int = 0
+    # how many of those are mined: code points the characters' crops are confused with
+    hard_distractors: int = 0
     affine: float = 0.0
     # Arithmetic of the training step: fp32; tf32 (CUDA matmuls and convolutions in
     # TensorFloat-32); bf16 (autocast to bfloat16 on a CPU with bf16 units or a GPU).
@@ -63,6 +66,9 @@ class TrainConfig:
             raise ValueError("distractors must be 0 or more")
         if self.distractors and self.dataset != "nom-lookup":
             raise ValueError("--distractors belongs to lookup episodes: --dataset nom-lookup")
+        if not 0 <= self.hard_distractors <= self.distractors:
+            raise ValueError("hard_distractors must be between 0 and distractors (they are "
+                             "a share of them)")
         if self.holdout_per_class < 0:
             raise ValueError("holdout_per_class must be 0 or more")
         if self.holdout_per_class and self.split != "all":

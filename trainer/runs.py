@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,7 +20,12 @@ from trainer.calibrate import calibrate_model_file
 from trainer.config import TrainConfig
 from trainer.data import GlyphSet, load_dataset
 from trainer.data.episodes import BatchSampler, EpisodeSampler
-from trainer.data.nom_lookup import LookupEpisodeSampler, LookupSplits, lookup_splits
+from trainer.data.nom_lookup import (
+    LookupEpisodeSampler,
+    LookupSplits,
+    confusable_code_points,
+    lookup_splits,
+)
 from trainer.data.splits import Splits, make_splits, trained_parts
 from trainer.distributed import SINGLE, Dist
 from trainer.evaluate import (
@@ -34,6 +40,7 @@ from trainer.lookup import lookup_accuracy
 
 LOOKUP_DATASET = "nom-lookup"
 LOOKUP_VAL_QUERIES = 2000  # validation crops ranked at each validation of a lookup run
+HARD_NEIGHBOURS = 20  # confusable code points kept per training character (hard distractors)
 
 # Transfer pre-training validates on drawings it never trained on: of each pre-training
 # class, the first PRETRAIN_TRAIN_SAMPLES images train, the rest measure accuracy.
@@ -70,7 +77,9 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
     batch = dist.per_rank(cfg.batch)
     generator = torch.Generator().manual_seed(dist.seed(cfg.seed))
     torch.manual_seed(cfg.seed)  # the learner's initial weights, the same on every rank
-    backbone = {"image_size": cfg.image_size, "hidden": cfg.hidden}
+    backbone: dict[str, Any] = {"image_size": cfg.image_size, "hidden": cfg.hidden}
+    if not cfg.last_pool:
+        backbone["last_pool"] = False
     if isinstance(splits, LookupSplits):
         # Chosen on the lookup of validation crops (a fixed subset, for speed) against
         # clean renderings of every code point. Either a classifier over the whole
@@ -84,9 +93,12 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
                 raise ValueError("lookup episodes are one task each (hundreds of classes): "
                                  "use --batch 1")
             learner = create_learner(cfg.algo, backbone, **cfg.hparams)
-            sampler = LookupEpisodeSampler(splits, cfg.way, cfg.shot, cfg.query,
-                                           cfg.distractors, generator=generator,
-                                           affine=cfg.affine, device=device)
+            lookup = LookupEpisodeSampler(
+                splits, cfg.way, cfg.shot, cfg.query, cfg.distractors, generator=generator,
+                affine=cfg.affine, device=device, hard=cfg.hard_distractors,
+                miner=lambda: confusable_code_points(learner, splits, HARD_NEIGHBOURS,
+                                                     device=device))
+            sampler = lookup
         else:
             learner = create_learner(cfg.algo, backbone, **{
                 "num_classes": splits.train.num_classes, **cfg.hparams})
@@ -94,8 +106,11 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
                                    affine=cfg.affine, device=device)
 
         def validate(model: Learner) -> float:
-            return lookup_accuracy(model, splits.support, splits.val, device=device,
-                                   limit=LOOKUP_VAL_QUERIES).mean
+            score = lookup_accuracy(model, splits.support, splits.val, device=device,
+                                    limit=LOOKUP_VAL_QUERIES).mean
+            if isinstance(sampler, LookupEpisodeSampler):
+                sampler.refresh()  # hard distractors mined again with the model as it is
+            return score
     elif LEARNERS[cfg.algo].batch_kind == "classification":
         train_part, held_out = split_pretrain(splits.pretrain)
         learner = create_learner(cfg.algo, backbone,

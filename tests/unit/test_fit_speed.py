@@ -54,11 +54,13 @@ def reference_adapt(learner: MAML, sx: torch.Tensor, sy: torch.Tensor, way: int)
     return classify
 
 
+@pytest.mark.parametrize("last_pool", [True, False], ids=["pooled", "unpooled-last"])
 @pytest.mark.parametrize("images", [50, 150])  # one chunk; three, the last one partial
 @pytest.mark.parametrize("bn", ["running", "support"])
-def test_no_grad_forward_equals_the_autograd_forward(bn, images, glyph_set):
+def test_no_grad_forward_equals_the_autograd_forward(bn, images, last_pool, glyph_set):
     torch.manual_seed(0)
-    learner = create_learner("protonet" if bn == "running" else "maml", {"image_size": 28})
+    learner = create_learner("protonet" if bn == "running" else "maml",
+                             {"image_size": 28, "last_pool": last_pool})
     net = learner.backbone.eval()
     for norm in net.norms:  # non-trivial batch norm, as after training
         with torch.no_grad():
@@ -76,6 +78,7 @@ def test_no_grad_forward_equals_the_autograd_forward(bn, images, glyph_set):
     with torch.no_grad():
         out, stats = net(x, return_stats=True)
         out_q = net(q, stats)
+    assert out.shape == (images, 64 if last_pool else 576)
     torch.testing.assert_close(out, ref.detach(), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out_q, ref_q.detach(), atol=1e-5, rtol=1e-5)
     for (m, v), (rm, rv) in zip(stats, ref_stats, strict=True):

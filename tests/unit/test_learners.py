@@ -326,8 +326,9 @@ def test_adaptation_takes_as_many_steps_as_training_by_default(algo):
 def _plain_support_forward(net, x, stats=None):
     """Conv4's support-statistics forward in the textbook order, as an independent
     reference: convolution, batch norm with the support set's (or the given) statistics,
-    ReLU, 2 x 2 max-pooling."""
+    ReLU, 2 x 2 max-pooling (not after an unpooled last block)."""
     used = []
+    last = len(net.convs) - 1
     for i, (conv, norm) in enumerate(zip(net.convs, net.norms, strict=True)):
         y = F.conv2d(x, conv.weight, conv.bias, padding=1)
         if stats is None:
@@ -337,12 +338,13 @@ def _plain_support_forward(net, x, stats=None):
         used.append((mean, var))
         y = ((y - mean[:, None, None]) / torch.sqrt(var[:, None, None] + norm.eps)
              * norm.weight[:, None, None] + norm.bias[:, None, None])
-        x = F.max_pool2d(F.relu(y), 2)
+        x = F.relu(y) if i == last and not net.last_pool else F.max_pool2d(F.relu(y), 2)
     return x.flatten(1), used
 
 
+@pytest.mark.parametrize("last_pool", [True, False], ids=["pooled", "unpooled-last"])
 @pytest.mark.parametrize("nhwc", [False, True], ids=["nchw", "channels-last"])
-def test_support_forward_equals_the_textbook_block_order(nhwc):
+def test_support_forward_equals_the_textbook_block_order(nhwc, last_pool):
     """The training forward pools before its batch norm (the convolution sign-folded so
     that the scale is positive) and, in channels_last, feeds the first convolution a zero
     second channel: embeddings, statistics and every gradient equal the textbook order's in
@@ -351,7 +353,8 @@ def test_support_forward_equals_the_textbook_block_order(nhwc):
     from trainer.models.conv4 import Conv4
 
     torch.manual_seed(0)
-    net = Conv4(bn="support").double().train()
+    net = Conv4(bn="support", last_pool=last_pool).double().train()
+    assert net.embed_dim == (64 if last_pool else 576)
     net.channels_last = nhwc
     with torch.no_grad():
         for norm in net.norms:
@@ -372,6 +375,7 @@ def test_support_forward_equals_the_textbook_block_order(nhwc):
 
     got = run(net.forward_with_stats)
     want = run(lambda x, st=None: _plain_support_forward(net, x, st))
+    assert got[0].shape == (5, net.embed_dim)
     torch.testing.assert_close(got[0], want[0], atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(got[1], want[1], atol=1e-12, rtol=1e-10)
     for (m, v), (wm, wv) in zip(got[2], want[2], strict=True):

@@ -260,6 +260,98 @@ def test_lookup_episodes_have_one_size_and_every_rendering_of_each_class(
         assert len(seen) == way + distractors
 
 
+def _episode_code_points(splits, ep) -> list[str]:
+    """The code point of each support class of a lookup episode, by its clean renderings."""
+    clean = {bytes(im.numpy()): splits.support.class_names[int(y)]
+             for im, y in zip(splits.support.images, splits.support.labels, strict=True)}
+    names: dict[int, str] = {}
+    for x, y in zip(ep.support_x[0], ep.support_y[0].tolist(), strict=True):
+        key = bytes((x[0] * 255).round().to(torch.uint8).numpy())
+        if key in clean:
+            names[y] = clean[key]
+    return [names[y] for y in sorted(names)]
+
+
+def test_hard_distractors_come_from_the_confusable_lists(small_vocab, crop_tree, tmp_path,
+                                                         monkeypatch):
+    """--hard-distractors: that many of an episode's distractors are code points its
+    characters are confused with (the miner's lists, mined at the first episode and again
+    at each refresh), the rest random; one episode size; a resumed sampler continues with
+    the same lists and the same episodes."""
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    splits = nom_lookup.lookup_splits(crop_tree, 28, cache_dir=tmp_path)
+    names = splits.support.class_names
+    index = {cp: i for i, cp in enumerate(names)}
+    own = [index[n] for n in splits.crops.class_names]
+    # Each training character is "confused" with the 3 code points after it.
+    table = torch.tensor([[(i + d) % len(names) for d in (1, 2, 3)] for i in own])
+    calls = []
+
+    def miner():
+        calls.append(1)
+        return table
+
+    way, distractors, hard = 3, 6, 4
+    sampler = nom_lookup.LookupEpisodeSampler(
+        splits, way, 2, 2, distractors, generator=torch.Generator().manual_seed(0),
+        hard=hard, miner=miner)
+    plain = nom_lookup.LookupEpisodeSampler(
+        splits, way, 2, 2, distractors, generator=torch.Generator().manual_seed(0))
+    assert not calls  # mined lazily, with the weights the run starts from
+    for _ in range(5):
+        ep = sampler.sample()
+        assert ep.support_x.shape == plain.sample().support_x.shape
+        cps = _episode_code_points(splits, ep)
+        assert len(cps) == len(set(cps)) == way + distractors
+        chars = [index[c] for c in cps[:way]]
+        near = {int(j) for i in chars for j in table[own.index(i)]} - set(chars)
+        got = {index[c] for c in cps[way:way + hard]}
+        assert got <= near and len(got) == min(hard, len(near))
+    assert len(calls) == 1
+    sampler.refresh()
+    assert len(calls) == 2
+    state = sampler.state_dict()
+    assert torch.equal(state["confusable"], table)
+    resumed = nom_lookup.LookupEpisodeSampler(
+        splits, way, 2, 2, distractors, generator=torch.Generator().manual_seed(9),
+        hard=hard, miner=miner)
+    resumed.load_state_dict(state)
+    a, b = sampler.sample(), resumed.sample()
+    assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_x, b.query_x)
+    assert len(calls) == 2  # the resumed sampler did not mine again
+    with pytest.raises(nom_lookup.DataError, match="more than --distractors"):
+        nom_lookup.LookupEpisodeSampler(splits, way, 2, 2, 2, hard=3, miner=miner,
+                                        generator=torch.Generator())
+
+
+def test_confusable_code_points_are_the_nearest_other_prototypes(small_vocab, crop_tree,
+                                                                  tmp_path, monkeypatch):
+    """The miner ranks every code point's clean-rendering prototype by its distance from
+    the mean embedding of a training character's crops, the character itself excluded."""
+    from trainer.lookup import embed_images
+    from trainer.models.conv4 import prototypes
+
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    splits = nom_lookup.lookup_splits(crop_tree, 28, cache_dir=tmp_path)
+    torch.manual_seed(0)
+    learner = create_learner("protonet", {"image_size": 28}).train()
+    got = nom_lookup.confusable_code_points(learner, splits, 5)
+    assert learner.training  # put back as it was
+    learner.eval()
+    protos = prototypes(embed_images(learner, splits.support.images, "cpu"),
+                        splits.support.labels, splits.support.num_classes)
+    centres = prototypes(embed_images(learner, splits.crops.images, "cpu"),
+                         splits.crops.labels, splits.crops.num_classes)
+    names = splits.support.class_names
+    assert got.shape == (splits.crops.num_classes, 5)
+    for c, name in enumerate(splits.crops.class_names):
+        d = ((protos - centres[c]) ** 2).sum(1)
+        d[names.index(name)] = float("inf")
+        want = d.argsort()[:5]
+        assert names.index(name) not in got[c].tolist()
+        torch.testing.assert_close(d[got[c]], d[want], rtol=1e-4, atol=1e-5)
+
+
 def test_protonet_meta_trains_on_lookup_episodes(small_vocab, crop_tree, tmp_path,
                                                  monkeypatch, capsys):
     """meta-train --algo protonet --dataset nom-lookup: chosen on the lookup of validation
@@ -281,6 +373,21 @@ def test_protonet_meta_trains_on_lookup_episodes(small_vocab, crop_tree, tmp_pat
     assert payload["train_config"]["distractors"] == 6
     assert payload["trained_on"]["dataset"] == "nom-lookup"
     assert payload["metrics"]["val_acc"] is not None
+    # Hard distractors and an unpooled last block, from the pooled model's weights; the
+    # result names crops through evaluate --lookup like any lookup model.
+    assert cli_main([*args, "--algo", "protonet", "--batch", "1", "--hard-distractors", "3",
+                     "--no-last-pool", "--init-from", str(tmp_path / "run" / "best.pt"),
+                     "--out", str(tmp_path / "hard")]) == 0
+    payload = ckpt.read(tmp_path / "hard" / "best.pt")
+    assert payload["train_config"]["hard_distractors"] == 3
+    assert payload["learner"]["backbone"]["last_pool"] is False
+    learner, _ = ckpt.load_learner(tmp_path / "hard" / "best.pt")
+    assert learner.backbone.embed_dim == 576
+    assert cli_main([*args[:1], "--algo", "protonet", "--batch", "1",
+                     "--hard-distractors", "7", "--dataset", "nom-lookup", *common,
+                     "--way", "4", "--distractors", "6",
+                     "--out", str(tmp_path / "bad3")]) == 2
+    assert "hard_distractors" in capsys.readouterr().err
 
 
 def test_a_model_that_adapts_weights_is_refused_before_any_rendering(tmp_path):

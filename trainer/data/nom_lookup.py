@@ -33,7 +33,7 @@ from trainer.data.nom import load_nom
 from trainer.data.nom_fonts import CANVAS, FONTS, FontCache, FontSpec, installed_fonts, tilt
 from trainer.data.sources import DataError, Progress, cached, signature
 from trainer.glyphs import PREPROCESS_VERSION, normalize
-from trainer.learners.base import check_cancel
+from trainer.learners.base import Learner, check_cancel
 
 VOCABULARY = Path(__file__).resolve().parent / "nom_vocabulary.tsv"
 Cancel = Callable[[], bool]
@@ -325,7 +325,8 @@ class LookupEpisodeSampler:
 
     def __init__(self, splits: LookupSplits, way: int, shot: int, query: int,
                  distractors: int, *, generator: torch.Generator, affine: float = 0.0,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", hard: int = 0,
+                 miner: Callable[[], torch.Tensor] | None = None) -> None:
         clean, wood, crops = splits.support, splits.renderings, splits.crops
         index = {cp: i for i, cp in enumerate(clean.class_names)}
         crop_counts = crops.counts()
@@ -340,7 +341,18 @@ class LookupEpisodeSampler:
         if shot > int(wood.counts().min()):
             raise DataError(f"--shot {shot}: the woodblock renderings have "
                             f"{int(wood.counts().min())} per code point")
+        if hard > distractors:
+            raise DataError(f"--hard-distractors {hard} is more than --distractors "
+                            f"{distractors}: the hard ones are a share of the distractors")
+        if hard and miner is None:
+            raise ValueError("hard distractors need a miner (confusable_code_points)")
         self.way, self.shot, self.query, self.distractors = way, shot, query, distractors
+        # Hard distractors: up to ``hard`` of each episode's distractors are code points its
+        # characters' crops are confused with (``confusable``, (crop classes, K) vocabulary
+        # indices, from ``miner``: mined with the model being trained at the first episode
+        # and again at every refresh); the rest are drawn at random as before.
+        self.hard, self.miner = hard, miner
+        self.confusable: torch.Tensor | None = None
         self.generator, self.affine = generator, affine
         self.eligible = eligible
         self.crop_vocab = torch.tensor([index[n] for n in crops.class_names])
@@ -364,9 +376,11 @@ class LookupEpisodeSampler:
         picks = self.eligible[torch.randperm(len(self.eligible), generator=g)[: self.way]]
         chars = self.crop_vocab[picks]  # (way,) vocabulary indices
         # Distractors: other code points, none of the episode's characters.
-        pool = torch.randperm(self.vocab_size, generator=g)[: self.distractors + self.way]
-        pool = pool[~torch.isin(pool, chars)][: self.distractors]
-        classes = torch.cat([chars, pool])
+        hard = self._hard_distractors(picks, chars)
+        taken = torch.cat([chars, hard])
+        pool = torch.randperm(self.vocab_size, generator=g)[: self.distractors + len(taken)]
+        pool = pool[~torch.isin(pool, taken)][: self.distractors - len(hard)]
+        classes = torch.cat([chars, hard, pool])
         support_rows, support_y = [], []
         for j, c in enumerate(classes.tolist()):
             n = int(self.clean_cnt[c])
@@ -395,14 +409,73 @@ class LookupEpisodeSampler:
                        query_x=x[None, s:], query_y=send(q_y[None], self.device),
                        way=int(classes.numel()))
 
+    def _hard_distractors(self, picks: torch.Tensor, chars: torch.Tensor) -> torch.Tensor:
+        """Up to ``hard`` code points (vocabulary indices), none of ``chars``, drawn from the
+        confusable lists of the episode's characters (``picks``: crop classes) in a random
+        order; empty without hard distractors."""
+        if not self.hard:
+            return torch.zeros(0, dtype=torch.int64)
+        if self.confusable is None:
+            self.refresh()
+        assert self.confusable is not None
+        near = self.confusable[picks].flatten()
+        near = near[torch.randperm(near.numel(), generator=self.generator)]
+        near = near[~torch.isin(near, chars)]
+        # The first occurrence of each code point, in the shuffled order.
+        uniq, inverse = torch.unique(near, return_inverse=True)
+        first = torch.full((uniq.numel(),), near.numel(), dtype=torch.int64)
+        first.scatter_reduce_(0, inverse, torch.arange(near.numel()), "amin")
+        return near[first.sort().values][: self.hard]
+
+    def refresh(self) -> None:
+        """Mine the confusable code points again with the model as it is now."""
+        if self.hard:
+            assert self.miner is not None
+            self.confusable = self.miner().to(torch.int64).cpu()
+
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        state: dict = {"generator": self.generator.get_state()}
+        if self.confusable is not None:  # a resumed run continues with the same lists
+            state["confusable"] = self.confusable
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self.confusable = state.get("confusable")
+
+
+def confusable_code_points(learner: Learner, splits: LookupSplits, k: int, *,
+                           device: torch.device | str = "cpu") -> torch.Tensor:
+    """(C, k) vocabulary indices: for each training character of ``splits.crops`` (C of
+    them, in its class order), the k code points other than itself whose prototypes (the
+    mean embedding of their clean renderings) lie nearest the mean embedding of its real
+    crops: what a crop of it is most likely taken for. The lookup's errors are such near
+    neighbours (its accuracy falls with every doubling of the vocabulary), while random
+    distractors are mostly easy."""
+    from trainer.lookup import embed_images
+    from trainer.models.conv4 import prototypes, sq_distances
+
+    clean, crops = splits.support, splits.crops
+    index = {cp: i for i, cp in enumerate(clean.class_names)}
+    own = torch.tensor([index[n] for n in crops.class_names])
+    was_training = learner.training
+    learner.eval()
+    try:
+        protos = prototypes(embed_images(learner, clean.images, device),
+                            clean.labels.to(device), clean.num_classes)
+        centres = prototypes(embed_images(learner, crops.images, device),
+                             crops.labels.to(device), crops.num_classes)
+    finally:
+        learner.train(was_training)
+    out = []
+    for start in range(0, centres.shape[0], 512):
+        d = sq_distances(centres[start:start + 512], protos)  # (c, vocabulary)
+        d[torch.arange(d.shape[0]), own[start:start + 512].to(d.device)] = float("inf")
+        out.append(d.topk(k, dim=1, largest=False).indices.cpu())
+    return torch.cat(out)
 
 
 __all__ = ["VOCABULARY", "LookupEpisodeSampler", "LookupSplits", "Vocabulary",
-           "clean_rendering",
+           "clean_rendering", "confusable_code_points",
            "crop_parts", "font_report", "load_vocabulary", "lookup_splits", "lookup_support",
            "render_support", "render_training", "woodblock_sample"]

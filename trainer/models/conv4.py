@@ -1,7 +1,10 @@
 """Conv4: the few-shot backbone of Vinyals et al. 2016, used by ProtoNet and MAML papers.
 
 Four blocks of [3x3 conv (64), batch norm, ReLU, 2x2 max-pool]; on 28x28 input the
-embedding is 64 x 1 x 1 = 64 numbers. About 113 thousand parameters.
+embedding is 64 x 1 x 1 = 64 numbers. About 113 thousand parameters. ``last_pool=False``
+leaves the last block unpooled: the embedding is its whole map, 64 x 3 x 3 = 576 numbers
+at 28 px (the pooled 1 x 1 reads only the top-left 2 x 2 of that 3 x 3 map), the same
+weights; for a lookup among thousands of classes, where 64 numbers crowd.
 
 Batch-norm policy (one per model, fixed at construction, recorded in the checkpoint):
 
@@ -30,10 +33,14 @@ CPU_CHUNK = 64  # images per pass of an inference without autograd on a CPU (see
 
 class Conv4(nn.Module):
     def __init__(self, in_channels: int = 1, hidden: int = 64, depth: int = 4,
-                 image_size: int = 28, bn: Literal["running", "support"] = "running") -> None:
+                 image_size: int = 28, bn: Literal["running", "support"] = "running",
+                 last_pool: bool = True) -> None:
         super().__init__()
         self.args = {"in_channels": in_channels, "hidden": hidden, "depth": depth,
                      "image_size": image_size, "bn": bn}
+        if not last_pool:  # recorded only when off: older model files stay as they were
+            self.args["last_pool"] = False
+        self.last_pool = last_pool
         self.bn_mode = bn
         # Training forward on a CPU in channels_last (NHWC); a speed switch, not a model
         # argument: the same weights and numbers to float rounding either way.
@@ -46,11 +53,15 @@ class Conv4(nn.Module):
             self.norms.append(nn.BatchNorm2d(hidden, track_running_stats=(bn == "running")))
             ch = hidden
         side = image_size
-        for _ in range(depth):
+        for _ in range(depth if last_pool else depth - 1):
             side //= 2
         if side < 1:
             raise ValueError(f"image_size {image_size} is too small for {depth} pooling blocks")
         self.embed_dim = hidden * side * side
+
+    def _pooled(self, i: int) -> bool:
+        """Whether block ``i`` ends with its 2 x 2 max-pool (all but an unpooled last)."""
+        return self.last_pool or i < len(self.convs) - 1
 
     def forward(self, x: torch.Tensor, stats: BNStats | None = None,
                 return_stats: bool = False) -> torch.Tensor | tuple[torch.Tensor, BNStats]:
@@ -100,12 +111,12 @@ class Conv4(nn.Module):
                 x = x.contiguous(memory_format=torch.channels_last)
                 weight = weight.contiguous(memory_format=torch.channels_last)
             x = F.conv2d(x, weight, bias, padding=1)
+            pool = _max_pool2 if self._pooled(i) else _identity
             if self.bn_mode == "running":
-                x = F.max_pool2d(norm(x), 2)
+                x = pool(norm(x))
             else:
                 x = _support_norm_pooled(x, sign, norm,
-                                         None if stats is None else stats[i], used,
-                                         lambda y: F.max_pool2d(y, 2))
+                                         None if stats is None else stats[i], used, pool)
             x = F.relu(x)  # after pooling: max and ReLU commute, and ReLU sees a quarter
         return x.flatten(1), used
 
@@ -134,11 +145,12 @@ class Conv4(nn.Module):
             if cpu:
                 return self._support_no_grad(x)
             used: BNStats = []
-            for conv, norm in zip(self.convs, self.norms, strict=True):
+            for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
                 sign = _bn_sign(norm, x.dtype)
                 y = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign,
                              padding=1)
-                x = F.relu(_support_norm_pooled(y, sign, norm, None, used, _pool2))
+                x = F.relu(_support_norm_pooled(y, sign, norm, None, used,
+                                                _pool2 if self._pooled(i) else _identity))
             return x.flatten(1), used
         given = stats if self.bn_mode == "support" else None  # running: its averages
         folded = []
@@ -149,9 +161,10 @@ class Conv4(nn.Module):
             folded.append((weight, (conv.bias - mean) * scale + norm.bias))
         used = [] if given is None else list(given)
         out = []
+        pools = [_pool2 if self._pooled(i) else _identity for i in range(len(folded))]
         for h in (x.split(CPU_CHUNK) if cpu else (x,)):
-            for weight, bias in folded:
-                h = F.relu(_pool2(F.conv2d(h, weight, bias, padding=1)))
+            for (weight, bias), pool in zip(folded, pools, strict=True):
+                h = F.relu(pool(F.conv2d(h, weight, bias, padding=1)))
             out.append(h.flatten(1))
         return (torch.cat(out) if len(out) != 1 else out[0]), used
 
@@ -171,7 +184,8 @@ class Conv4(nn.Module):
         # and the (scale, offset) that finish them once the block's statistics are known.
         chunks = list(x.split(CPU_CHUNK))
         finish: tuple[torch.Tensor, torch.Tensor] | None = None
-        for conv, norm in zip(self.convs, self.norms, strict=True):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            pool = _pool2 if self._pooled(i) else _identity
             sign = _bn_sign(norm, x.dtype)
             weight = conv.weight * sign[:, None, None, None]
             bias = conv.bias * sign
@@ -189,7 +203,7 @@ class Conv4(nn.Module):
                     y = y - shift[:, None, None]
                 total[0] += y.sum(dim=(0, 2, 3)).double()
                 total[1] += y.square().sum(dim=(0, 2, 3)).double()
-                pooled.append(_pool2(y))
+                pooled.append(pool(y))
                 pixels += y.shape[0] * y.shape[2] * y.shape[3]
             assert shift is not None  # x holds at least one image
             centred = total[0] / pixels  # E[y - shift] per channel
@@ -202,6 +216,16 @@ class Conv4(nn.Module):
         out = torch.cat(chunks)
         return F.relu(torch.addcmul(finish[1][:, None, None], out, finish[0][:, None, None])
                       ).flatten(1), used
+
+
+def _max_pool2(x: torch.Tensor) -> torch.Tensor:
+    """2 x 2 max-pooling with autograd (the training forward)."""
+    return F.max_pool2d(x, 2)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    """An unpooled block's "pooling" (``last_pool=False``)."""
+    return x
 
 
 def _pool2(x: torch.Tensor) -> torch.Tensor:
