@@ -402,3 +402,34 @@ def test_a_model_that_adapts_weights_is_refused_before_any_rendering(tmp_path):
         model.fit_lookup(cache_dir=tmp_path / "cache",
                          progress=lambda f, msg: steps.append(msg))
     assert steps == [] and not (tmp_path / "cache").exists()
+
+
+def test_vocabulary_curve_script_reports_every_size_and_the_ranks(small_vocab, crop_tree,
+                                                                  tmp_path, monkeypatch,
+                                                                  capsys):
+    """scripts/lookup_vocabulary_curve.py (the README's diagnostic table): a line per
+    vocabulary size below the whole, the whole, and rank quantiles; top-1 among 5 is never
+    below top-1 among all (fewer rivals cannot beat the right code point more often)."""
+    import importlib.util
+    import re
+    import sys
+
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    torch.manual_seed(0)
+    model = tmp_path / "m.pt"
+    ckpt.save(ckpt.model_payload(create_learner("protonet", {"image_size": 28,
+                                                             "last_pool": False})), model)
+    script = Path(__file__).resolve().parents[2] / "scripts" / "lookup_vocabulary_curve.py"
+    spec = importlib.util.spec_from_file_location("lookup_vocabulary_curve", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["x", "--model", str(model), "--data-root",
+                                      str(crop_tree), "--cache-dir", str(tmp_path / "c"),
+                                      "--sizes", "5", "20", "1000"])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    tops = {int(n.replace(",", "")): float(v)
+            for n, v in re.findall(r"top-1 among +([\d,]+): ([\d.]+)%", out)}
+    assert sorted(tops) == [5, 20, N_CLASSES]  # 1,000 is more than the vocabulary
+    assert tops[5] >= tops[N_CLASSES]
+    assert "rank of the right code point, quantiles 25%" in out
