@@ -6,7 +6,8 @@ ranks: a diagnostic for lookup models (why wider embeddings and hard distractors
 
 For every crop of ``--part`` (validation by default: a diagnostic must not tune on test),
 top-1 among ``size`` code points: its own and ``size - 1`` others drawn at random (seed 0),
-each a prototype of its font renderings as in ``evaluate --lookup``; then among all of
+ranked by the learner as in ``evaluate --lookup`` (a ProtoNet: the
+prototypes of their font renderings); then among all of
 them; then quantiles of the right code point's rank (0: first) among all.
 """
 
@@ -22,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trainer.checkpoint import load_learner
 from trainer.data.nom_lookup import crop_parts, load_vocabulary, lookup_support
+from trainer.learners.base import eval_mode
 from trainer.lookup import embed_images
-from trainer.models.conv4 import prototypes, sq_distances
 
 
 def main() -> int:
@@ -40,29 +41,32 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     learner, _ = load_learner(args.model)
+    size = learner.backbone.args["image_size"]
     vocab = load_vocabulary()
-    parts = crop_parts(args.data_root, learner.backbone.args["image_size"], args.split,
-                       cache_dir=args.cache_dir, vocab=vocab)
+    parts = crop_parts(args.data_root, size, args.split, cache_dir=args.cache_dir, vocab=vocab)
     queries = dict(zip(("train", "val", "test"), parts, strict=True))[args.part]
-    support = lookup_support(vocab, learner.backbone.args["image_size"], args.support,
-                             cache_dir=args.cache_dir)
+    support = lookup_support(vocab, size, args.support, cache_dir=args.cache_dir)
     n = support.num_classes
-    protos = prototypes(embed_images(learner, support.images, "cpu"), support.labels, n)
-    emb = embed_images(learner, queries.images, "cpu")
+    with eval_mode(learner), torch.no_grad():
+        # The learner's own ranking, as evaluate --lookup's (trainer.lookup.lookup_accuracy)
+        classify = learner.adapt_embedded(embed_images(learner, support.images, "cpu"),
+                                          support.labels, n)
+        x = queries.images.unsqueeze(1)
+        scores = torch.cat([classify(x[i:i + 1024].float().div_(255.0))
+                            for i in range(0, len(x), 1024)])  # (Q, n), higher is nearer
     index = {cp: i for i, cp in enumerate(support.class_names)}
     target = torch.tensor([index[c] for c in queries.class_names])[queries.labels]
-    dist = torch.cat([sq_distances(emb[i:i + 1024], protos) for i in range(0, len(emb), 1024)])
-    own = dist.gather(1, target[:, None])  # (Q, 1)
+    own = scores.gather(1, target[:, None])  # (Q, 1)
     g = torch.Generator().manual_seed(0)
-    print(f"{args.model.name}: {len(emb):,} {args.part} crops of {args.split}, "
+    print(f"{args.model.name}: {len(x):,} {args.part} crops of {args.split}, "
           f"support {args.support}")
     for size in [s for s in args.sizes if s < n]:
         # size - 1 random others per crop (drawn from the n - 1 code points not its own)
-        others = torch.randint(0, n - 1, (len(emb), size - 1), generator=g)
+        others = torch.randint(0, n - 1, (len(x), size - 1), generator=g)
         others += (others >= target[:, None]).long()
-        beaten = (dist.gather(1, others) < own).any(1)
+        beaten = (scores.gather(1, others) > own).any(1)
         print(f"  top-1 among {size:>6,}: {100 * (1 - beaten.float().mean()):.2f}%")
-    rank = (dist < own).sum(1).float()
+    rank = (scores > own).sum(1).float()
     print(f"  top-1 among {n:>6,}: {100 * (rank == 0).float().mean():.2f}%")
     qs = (0.25, 0.5, 0.75, 0.9)
     print("  rank of the right code point, quantiles "

@@ -15,7 +15,7 @@ from trainer import checkpoint as ckpt
 from trainer.data.episodes import EpisodeSampler
 from trainer.data.glyphset import GlyphSet
 from trainer.data.splits import make_splits, trained_parts
-from trainer.learners.base import Learner, episode_accuracy
+from trainer.learners.base import Learner, episode_accuracy, eval_mode
 
 # Episodes are drawn in chunks of this many: the set of episodes depends only on the seed,
 # the data and way/shot/query, never on how many tasks the device evaluates at once.
@@ -66,24 +66,19 @@ def evaluate(learner: Learner, glyphs: GlyphSet, *, way: int = 5, shot: int = 1,
     sampler = EpisodeSampler(glyphs, way, shot, query, SAMPLE_CHUNK,
                              generator=torch.Generator().manual_seed(seed),
                              min_images=min_images)
-    was_training = learner.training
-    learner.eval()
     accs: list[torch.Tensor] = []
     done = 0
-    try:
-        with torch.no_grad():
-            while done < episodes:
-                if should_stop is not None and should_stop():
-                    break
-                ep = sampler.sample().to(device)
-                take = min(SAMPLE_CHUNK, episodes - done)
-                logits = learner.episode_logits(ep)
-                accs.append(episode_accuracy(logits, ep.query_y)[:take].cpu())
-                done += take
-                if progress is not None:
-                    progress(done / episodes, f"evaluated {done}/{episodes} episodes")
-    finally:
-        learner.train(was_training)
+    with eval_mode(learner), torch.no_grad():
+        while done < episodes:
+            if should_stop is not None and should_stop():
+                break
+            ep = sampler.sample().to(device)
+            take = min(SAMPLE_CHUNK, episodes - done)
+            logits = learner.episode_logits(ep)
+            accs.append(episode_accuracy(logits, ep.query_y)[:take].cpu())
+            done += take
+            if progress is not None:
+                progress(done / episodes, f"evaluated {done}/{episodes} episodes")
     acc = torch.cat(accs) * 100.0 if accs else torch.zeros(0)
     if acc.numel() == 0:
         raise RuntimeError("evaluation was stopped before the first episode")
@@ -95,18 +90,13 @@ def evaluate(learner: Learner, glyphs: GlyphSet, *, way: int = 5, shot: int = 1,
 def classification_accuracy(learner: Learner, glyphs: GlyphSet, device: torch.device | str,
                             batch: int = 512) -> float:
     """Plain accuracy (percent) of a classifier learner's own head over all of ``glyphs``."""
-    was_training = learner.training
-    learner.eval()
     correct = 0
-    try:
-        with torch.no_grad():
-            for start in range(0, len(glyphs.labels), batch):
-                x = glyphs.images[start:start + batch].unsqueeze(1).float().div_(255).to(device)
-                y = glyphs.labels[start:start + batch].to(device)
-                _, acc = learner.loss((x, y))
-                correct += float(acc) * len(y)
-    finally:
-        learner.train(was_training)
+    with eval_mode(learner), torch.no_grad():
+        for start in range(0, len(glyphs.labels), batch):
+            x = glyphs.images[start:start + batch].unsqueeze(1).float().div_(255).to(device)
+            y = glyphs.labels[start:start + batch].to(device)
+            _, acc = learner.loss((x, y))
+            correct += float(acc) * len(y)
     return 100.0 * correct / max(len(glyphs.labels), 1)
 
 
@@ -175,9 +165,7 @@ def all_classes_accuracy(learner: Learner, glyphs: GlyphSet, *, train_per_class:
     """
     (sx, sy), (vx, vy), (tx, ty) = split_each_class(glyphs, (train_per_class, val_per_class),
                                                     seed)
-    was_training = learner.training
-    learner.eval()
-    try:
+    with eval_mode(learner):
         classify = learner.adapt(sx.to(device), sy.to(device), glyphs.num_classes)
 
         def accuracy(x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
@@ -190,8 +178,6 @@ def all_classes_accuracy(learner: Learner, glyphs: GlyphSet, *, train_per_class:
 
         val, _ = accuracy(vx, vy)
         test, n = accuracy(tx, ty)
-    finally:
-        learner.train(was_training)
     ci = 1.96 * math.sqrt(test * (1 - test) / n) if n else 0.0  # binomial, over images
     return AllClassesResult(mean=100 * test, ci95=100 * ci, val=100 * val,
                             way=glyphs.num_classes, shot=train_per_class,
@@ -256,18 +242,14 @@ def held_out_accuracy(learner: Learner, train: GlyphSet, held: GlyphSet, *,
     if held.class_names != train.class_names:
         raise ValueError("the held-out examples must have the training examples' classes")
     sx = train.images.unsqueeze(1).float().div_(255.0)  # (S, 1, H, W)
-    was_training = learner.training
-    learner.eval()
     correct = 0
-    try:
-        with torch.no_grad():  # as Model.fit: no outer graph (MAML's inner loop still works)
-            classify = learner.adapt(sx.to(device), train.labels.to(device), train.num_classes)
-            for start in range(0, n, batch):
-                x = held.images[start:start + batch].unsqueeze(1).float().div_(255.0)
-                logits = classify(x.to(device))
-                correct += int((logits.argmax(-1).cpu() == held.labels[start:start + batch]).sum())
-    finally:
-        learner.train(was_training)
+    # as Model.fit: no outer graph (MAML's inner loop still works)
+    with eval_mode(learner), torch.no_grad():
+        classify = learner.adapt(sx.to(device), train.labels.to(device), train.num_classes)
+        for start in range(0, n, batch):
+            x = held.images[start:start + batch].unsqueeze(1).float().div_(255.0)
+            logits = classify(x.to(device))
+            correct += int((logits.argmax(-1).cpu() == held.labels[start:start + batch]).sum())
     low, high = wilson_interval(correct, n)
     mean = correct / n
     counts = train.counts()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from trainer.data.glyphset import GlyphSet
-from trainer.learners.base import Learner
+from trainer.learners.base import Learner, eval_mode
 
 KS = (1, 5, 10)
 
@@ -81,12 +81,14 @@ def embed_images(learner: Learner, images: torch.Tensor, device: torch.device | 
 def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
                     device: torch.device | str = "cpu", fonts: list[str] | None = None,
                     batch: int = 2048, limit: int | None = None,
-                    progress: Callable[[float, str], None] | None = None) -> LookupResult:
+                    progress: Callable[[float, str], None] | None = None,
+                    support_emb: torch.Tensor | None = None) -> LookupResult:
     """Adapt to the whole ``support`` set and rank its classes for every query crop.
 
     ``queries.class_names`` must be code points of ``support`` (others are an error: they
     could never be named). ``limit`` takes an evenly spaced subset of the queries (a
-    training run's quick validation)."""
+    training run's quick validation). ``support_emb`` (M, D): the support images'
+    embeddings by this learner in evaluation mode, when the caller has them already."""
     index = {name: i for i, name in enumerate(support.class_names)}
     missing = [n for n in queries.class_names if n not in index]
     if missing:
@@ -96,25 +98,21 @@ def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
     rows = torch.arange(queries.labels.numel())
     if limit is not None and limit < rows.numel():
         rows = torch.linspace(0, rows.numel() - 1, limit).round().long()
-    was_training = learner.training
-    learner.eval()
     hits = dict.fromkeys(KS, 0)
-    try:
-        with torch.no_grad():
-            emb = embed_images(learner, support.images, device, batch)
-            classify = learner.adapt_embedded(emb, support.labels.to(device),
-                                              support.num_classes)
-            for start in range(0, rows.numel(), batch):
-                chunk = rows[start:start + batch]
-                q = queries.images[chunk].unsqueeze(1).float().div_(255.0).to(device)
-                ranked = classify(q).topk(max(KS), dim=-1).indices.cpu()
-                found = ranked == target[chunk][:, None]
-                for k in KS:
-                    hits[k] += int(found[:, :k].any(-1).sum())
-                if progress is not None:
-                    progress(min(1.0, (start + batch) / rows.numel()), "ranking crops")
-    finally:
-        learner.train(was_training)
+    with eval_mode(learner), torch.no_grad():
+        emb = (embed_images(learner, support.images, device, batch)
+               if support_emb is None else support_emb)
+        classify = learner.adapt_embedded(emb, support.labels.to(device),
+                                          support.num_classes)
+        for start in range(0, rows.numel(), batch):
+            chunk = rows[start:start + batch]
+            q = queries.images[chunk].unsqueeze(1).float().div_(255.0).to(device)
+            ranked = classify(q).topk(max(KS), dim=-1).indices.cpu()
+            found = ranked == target[chunk][:, None]
+            for k in KS:
+                hits[k] += int(found[:, :k].any(-1).sum())
+            if progress is not None:
+                progress(min(1.0, (start + batch) / rows.numel()), "ranking crops")
     n = int(rows.numel())
     return LookupResult({str(k): 100 * hits[k] / n for k in KS},
                         {str(k): proportion_ci(hits[k], n) for k in KS},

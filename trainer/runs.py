@@ -36,7 +36,8 @@ from trainer.evaluate import (
     held_out_accuracy,
 )
 from trainer.learners import LEARNERS, Learner, create_learner
-from trainer.lookup import lookup_accuracy
+from trainer.learners.base import eval_mode
+from trainer.lookup import embed_images, lookup_accuracy
 
 LOOKUP_DATASET = "nom-lookup"
 LOOKUP_VAL_QUERIES = 2000  # validation crops ranked at each validation of a lookup run
@@ -93,12 +94,11 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
                 raise ValueError("lookup episodes are one task each (hundreds of classes): "
                                  "use --batch 1")
             learner = create_learner(cfg.algo, backbone, **cfg.hparams)
-            lookup = LookupEpisodeSampler(
+            sampler = LookupEpisodeSampler(
                 splits, cfg.way, cfg.shot, cfg.query, cfg.distractors, generator=generator,
                 affine=cfg.affine, device=device, hard=cfg.hard_distractors,
-                miner=lambda: confusable_code_points(learner, splits, HARD_NEIGHBOURS,
-                                                     device=device))
-            sampler = lookup
+                miner=lambda emb: confusable_code_points(learner, splits, HARD_NEIGHBOURS,
+                                                         device=device, support_emb=emb))
         else:
             learner = create_learner(cfg.algo, backbone, **{
                 "num_classes": splits.train.num_classes, **cfg.hparams})
@@ -106,10 +106,13 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
                                    affine=cfg.affine, device=device)
 
         def validate(model: Learner) -> float:
+            # The clean renderings embedded once: ranked against, and mined from.
+            with eval_mode(model), torch.no_grad():
+                emb = embed_images(model, splits.support.images, device)
             score = lookup_accuracy(model, splits.support, splits.val, device=device,
-                                    limit=LOOKUP_VAL_QUERIES).mean
+                                    limit=LOOKUP_VAL_QUERIES, support_emb=emb).mean
             if isinstance(sampler, LookupEpisodeSampler):
-                sampler.refresh()  # hard distractors mined again with the model as it is
+                sampler.refresh(emb)  # hard distractors mined again with the model as it is
             return score
     elif LEARNERS[cfg.algo].batch_kind == "classification":
         train_part, held_out = split_pretrain(splits.pretrain)

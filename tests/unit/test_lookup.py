@@ -287,8 +287,8 @@ def test_hard_distractors_come_from_the_confusable_lists(small_vocab, crop_tree,
     table = torch.tensor([[(i + d) % len(names) for d in (1, 2, 3)] for i in own])
     calls = []
 
-    def miner():
-        calls.append(1)
+    def miner(support_emb):
+        calls.append(support_emb)
         return table
 
     way, distractors, hard = 3, 6, 4
@@ -308,8 +308,9 @@ def test_hard_distractors_come_from_the_confusable_lists(small_vocab, crop_tree,
         got = {index[c] for c in cps[way:way + hard]}
         assert got <= near and len(got) == min(hard, len(near))
     assert len(calls) == 1
-    sampler.refresh()
-    assert len(calls) == 2
+    emb = torch.ones(3)
+    sampler.refresh(emb)
+    assert len(calls) == 2 and calls[0] is None and calls[1] is emb  # a validation's, reused
     state = sampler.state_dict()
     assert torch.equal(state["confusable"], table)
     resumed = nom_lookup.LookupEpisodeSampler(
@@ -338,8 +339,11 @@ def test_confusable_code_points_are_the_nearest_other_prototypes(small_vocab, cr
     got = nom_lookup.confusable_code_points(learner, splits, 5)
     assert learner.training  # put back as it was
     learner.eval()
-    protos = prototypes(embed_images(learner, splits.support.images, "cpu"),
-                        splits.support.labels, splits.support.num_classes)
+    support_emb = embed_images(learner, splits.support.images, "cpu")
+    # The same lists from the embeddings a validation already made.
+    assert torch.equal(nom_lookup.confusable_code_points(learner, splits, 5,
+                                                         support_emb=support_emb), got)
+    protos = prototypes(support_emb, splits.support.labels, splits.support.num_classes)
     centres = prototypes(embed_images(learner, splits.crops.images, "cpu"),
                          splits.crops.labels, splits.crops.num_classes)
     names = splits.support.class_names

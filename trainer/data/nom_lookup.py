@@ -33,7 +33,7 @@ from trainer.data.nom import load_nom
 from trainer.data.nom_fonts import CANVAS, FONTS, FontCache, FontSpec, installed_fonts, tilt
 from trainer.data.sources import DataError, Progress, cached, signature
 from trainer.glyphs import PREPROCESS_VERSION, normalize
-from trainer.learners.base import Learner, check_cancel
+from trainer.learners.base import Learner, check_cancel, eval_mode
 
 VOCABULARY = Path(__file__).resolve().parent / "nom_vocabulary.tsv"
 Cancel = Callable[[], bool]
@@ -326,7 +326,8 @@ class LookupEpisodeSampler:
     def __init__(self, splits: LookupSplits, way: int, shot: int, query: int,
                  distractors: int, *, generator: torch.Generator, affine: float = 0.0,
                  device: torch.device | str = "cpu", hard: int = 0,
-                 miner: Callable[[], torch.Tensor] | None = None) -> None:
+                 miner: Callable[[torch.Tensor | None], torch.Tensor] | None = None
+                 ) -> None:
         clean, wood, crops = splits.support, splits.renderings, splits.crops
         index = {cp: i for i, cp in enumerate(clean.class_names)}
         crop_counts = crops.counts()
@@ -421,17 +422,20 @@ class LookupEpisodeSampler:
         near = self.confusable[picks].flatten()
         near = near[torch.randperm(near.numel(), generator=self.generator)]
         near = near[~torch.isin(near, chars)]
-        # The first occurrence of each code point, in the shuffled order.
+        # The first occurrence of each code point in the shuffled order: one listed by
+        # several of the episode's characters has several chances to come early, so the
+        # code points most confused with the episode are the likelier picks.
         uniq, inverse = torch.unique(near, return_inverse=True)
         first = torch.full((uniq.numel(),), near.numel(), dtype=torch.int64)
         first.scatter_reduce_(0, inverse, torch.arange(near.numel()), "amin")
         return near[first.sort().values][: self.hard]
 
-    def refresh(self) -> None:
-        """Mine the confusable code points again with the model as it is now."""
+    def refresh(self, support_emb: torch.Tensor | None = None) -> None:
+        """Mine the confusable code points again with the model as it is now (from
+        ``support_emb``, the clean renderings' embeddings, when the caller has them)."""
         if self.hard:
             assert self.miner is not None
-            self.confusable = self.miner().to(torch.int64).cpu()
+            self.confusable = self.miner(support_emb).to(torch.int64).cpu()
 
     def state_dict(self) -> dict:
         state: dict = {"generator": self.generator.get_state()}
@@ -445,28 +449,27 @@ class LookupEpisodeSampler:
 
 
 def confusable_code_points(learner: Learner, splits: LookupSplits, k: int, *,
-                           device: torch.device | str = "cpu") -> torch.Tensor:
+                           device: torch.device | str = "cpu",
+                           support_emb: torch.Tensor | None = None) -> torch.Tensor:
     """(C, k) vocabulary indices: for each training character of ``splits.crops`` (C of
     them, in its class order), the k code points other than itself whose prototypes (the
     mean embedding of their clean renderings) lie nearest the mean embedding of its real
     crops: what a crop of it is most likely taken for. The lookup's errors are such near
     neighbours (its accuracy falls with every doubling of the vocabulary), while random
-    distractors are mostly easy."""
+    distractors are mostly easy. ``support_emb``: the embeddings of ``splits.support`` by
+    this learner in evaluation mode, when the caller has them (a validation's)."""
     from trainer.lookup import embed_images
     from trainer.models.conv4 import prototypes, sq_distances
 
     clean, crops = splits.support, splits.crops
     index = {cp: i for i, cp in enumerate(clean.class_names)}
     own = torch.tensor([index[n] for n in crops.class_names])
-    was_training = learner.training
-    learner.eval()
-    try:
-        protos = prototypes(embed_images(learner, clean.images, device),
-                            clean.labels.to(device), clean.num_classes)
+    with eval_mode(learner):
+        if support_emb is None:
+            support_emb = embed_images(learner, clean.images, device)
+        protos = prototypes(support_emb, clean.labels.to(device), clean.num_classes)
         centres = prototypes(embed_images(learner, crops.images, device),
                              crops.labels.to(device), crops.num_classes)
-    finally:
-        learner.train(was_training)
     out = []
     for start in range(0, centres.shape[0], 512):
         d = sq_distances(centres[start:start + 512], protos)  # (c, vocabulary)

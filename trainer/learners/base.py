@@ -5,8 +5,9 @@ The CLI, the GUI's model menu and the test matrix all iterate :data:`LEARNERS`.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -34,6 +35,17 @@ def register(cls: type[Learner]) -> type[Learner]:
     LEARNERS[cls.name] = cls
     return cls
 
+
+@contextlib.contextmanager
+def eval_mode(learner: nn.Module) -> Iterator[None]:
+    """Evaluation mode for the block (running batch-norm statistics), then the mode the
+    learner had: evaluation happens in the middle of training runs."""
+    was_training = learner.training
+    learner.eval()
+    try:
+        yield
+    finally:
+        learner.train(was_training)
 
 class Learner(nn.Module, ABC):
     """A few-shot learner: a backbone plus the algorithm's own parameters.

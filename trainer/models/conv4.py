@@ -59,9 +59,10 @@ class Conv4(nn.Module):
             raise ValueError(f"image_size {image_size} is too small for {depth} pooling blocks")
         self.embed_dim = hidden * side * side
 
-    def _pooled(self, i: int) -> bool:
-        """Whether block ``i`` ends with its 2 x 2 max-pool (all but an unpooled last)."""
-        return self.last_pool or i < len(self.convs) - 1
+    def _pool(self, i: int, pool: Callable[[torch.Tensor], torch.Tensor]
+              ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Block ``i``'s pooling: ``pool`` (a 2 x 2 max), or none for an unpooled last."""
+        return pool if self.last_pool or i < len(self.convs) - 1 else _identity
 
     def forward(self, x: torch.Tensor, stats: BNStats | None = None,
                 return_stats: bool = False) -> torch.Tensor | tuple[torch.Tensor, BNStats]:
@@ -111,7 +112,7 @@ class Conv4(nn.Module):
                 x = x.contiguous(memory_format=torch.channels_last)
                 weight = weight.contiguous(memory_format=torch.channels_last)
             x = F.conv2d(x, weight, bias, padding=1)
-            pool = _max_pool2 if self._pooled(i) else _identity
+            pool = self._pool(i, _max_pool2)
             if self.bn_mode == "running":
                 x = pool(norm(x))
             else:
@@ -150,7 +151,7 @@ class Conv4(nn.Module):
                 y = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign,
                              padding=1)
                 x = F.relu(_support_norm_pooled(y, sign, norm, None, used,
-                                                _pool2 if self._pooled(i) else _identity))
+                                                self._pool(i, _pool2)))
             return x.flatten(1), used
         given = stats if self.bn_mode == "support" else None  # running: its averages
         folded = []
@@ -161,7 +162,7 @@ class Conv4(nn.Module):
             folded.append((weight, (conv.bias - mean) * scale + norm.bias))
         used = [] if given is None else list(given)
         out = []
-        pools = [_pool2 if self._pooled(i) else _identity for i in range(len(folded))]
+        pools = [self._pool(i, _pool2) for i in range(len(folded))]
         for h in (x.split(CPU_CHUNK) if cpu else (x,)):
             for (weight, bias), pool in zip(folded, pools, strict=True):
                 h = F.relu(pool(F.conv2d(h, weight, bias, padding=1)))
@@ -185,7 +186,7 @@ class Conv4(nn.Module):
         chunks = list(x.split(CPU_CHUNK))
         finish: tuple[torch.Tensor, torch.Tensor] | None = None
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            pool = _pool2 if self._pooled(i) else _identity
+            pool = self._pool(i, _pool2)
             sign = _bn_sign(norm, x.dtype)
             weight = conv.weight * sign[:, None, None, None]
             bias = conv.bias * sign
