@@ -217,17 +217,21 @@ class Model:
         their character (or make a class of their own). Only for models whose classes are
         means of embeddings (``cosine``, ``protonet``).
 
+        A glyph to name is embedded as the mean over the model file's test-time zooms of
+        it (``metrics["lookup_zooms"]``, see :func:`trainer.lookup.choose_zooms`).
+
         The renderings and their embeddings by this model file are cached in
         ``cache_dir``: the first call renders and embeds some 60,000 images (tens of
         seconds on two cores, with ``progress``); later calls load them."""
         from trainer.data.nom_lookup import load_vocabulary, render_support
-        from trainer.lookup import embed_images
+        from trainer.lookup import chosen_zooms, embed_images, zoomed
 
         if not self.learner.classes_are_means:
             # Said before rendering and embedding 50,000 images for nothing.
             raise NotImplementedError(f"{self.learner.name} adapts its weights to the "
                                       "support images, so it cannot name 13,000 classes "
                                       "from cached embeddings")
+        zooms = chosen_zooms(self.info.metrics)  # a malformed entry: said before any work
         size = self.info.image_size
         vocab = load_vocabulary()
 
@@ -252,8 +256,11 @@ class Model:
                                self.device, cancel=cancel)
             emb = torch.cat([emb, own])
             y = torch.cat([y, torch.tensor([index[lab] for lab in labels], device=self.device)])
+        # A glyph is embedded as the mean over the model's test-time zooms of it (chosen
+        # on validation crops by lookup-zooms; none stored: the glyph as it is).
+        embed = zoomed(self.learner.backbone, zooms)
         with torch.no_grad():
-            classify = self.learner.adapt_embedded(emb, y, len(classes))
+            classify = self.learner.adapt_embedded(emb, y, len(classes), embed=embed)
         if progress is not None:
             progress(1.0, "fitted")
         temperature, threshold = for_classes(self.info.metrics.get("calibration"), len(classes))

@@ -18,13 +18,15 @@ import torch
 
 from trainer import checkpoint as ckpt
 from trainer import distributed, engine, runs
-from trainer.cliargs import OneLineParser, check_args, os_error_line
+from trainer.cliargs import OneLineParser, check_args, os_error_line, zoom_list
 from trainer.config import TrainConfig
 from trainer.data import DATASETS, DataError, load_dataset
+from trainer.data.glyphset import GlyphSet
 from trainer.data.splits import SPLITS, make_splits
 from trainer.distributed import Dist
 from trainer.evaluate import (
     AllClassesResult,
+    ClassCheck,
     EvalResult,
     all_classes_accuracy,
     check_classes,
@@ -164,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="renderings that stand for each code point: clean ones (one per "
                          "font), the woodblock-like training renderings (6 per code point), "
                          "or both (default: clean)")
+    lk.add_argument("--zooms", type=float, nargs="+", metavar="Z",
+                    help="test-time augmentation: embed each crop as the mean over these "
+                         "magnifications of it about its centre, e.g. 1 1.1 (0.5-2; "
+                         "default: the model's own, chosen by lookup-zooms, else 1)")
     w.add_argument("--train-per-class", type=int, default=10)
     w.add_argument("--val-per-class", type=int, default=4)
     p.add_argument("--min-images", type=int,
@@ -185,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", type=int, default=5)
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--no-record", action="store_true", help="print only")
+    p = sub.add_parser("lookup-zooms", help="test-time zooms of a Nôm lookup model: "
+                       "candidate sets measured on the validation crops' lookup, the best "
+                       "stored in the file (used by evaluate --lookup and the app)")
+    _common(p)
+    p.set_defaults(dataset="nom")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--support", default="clean", choices=("clean", "woodblock", "both"),
+                   help="renderings that stand for each code point (default: clean, the "
+                        "app's)")
+    p.add_argument("--candidates", type=zoom_list, nargs="+", metavar="Z[,Z...]",
+                   default=[[1.0], [1.0, 1.1], [1.0, 1.2], [0.9, 1.0, 1.1]],
+                   help="sets of magnifications, each comma-separated (default: 1 1,1.1 "
+                        "1,1.2 0.9,1,1.1); the best top-1 wins, ties to fewer views")
+    p.add_argument("--no-record", action="store_true", help="print only")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -406,14 +427,15 @@ def cmd_evaluate(args: argparse.Namespace, device: torch.device) -> int:
     return 0
 
 
-def cmd_lookup(args: argparse.Namespace, learner: Any, payload: dict[str, Any], size: int,
-               device: torch.device) -> int:
-    """``evaluate --lookup``: see :mod:`trainer.lookup`."""
+def _lookup_data(args: argparse.Namespace, payload: dict[str, Any], size: int, part: str
+                 ) -> tuple[list[str], GlyphSet, GlyphSet, ClassCheck]:
+    """The lookup's inputs: the fonts, the support (renderings of every vocabulary code
+    point, ``args.support``), the real crops of ``part`` of ``args.split``, and which of
+    their characters the model file says it has seen."""
     from trainer.data.nom_lookup import crop_parts, font_report, load_vocabulary, lookup_support
-    from trainer.lookup import lookup_accuracy
 
     if args.dataset != "nom":
-        raise ValueError("--lookup names real crops of the Nôm crop set: use --dataset nom")
+        raise ValueError("the lookup names real crops of the Nôm crop set: use --dataset nom")
     vocab = load_vocabulary()
     fonts, missing = font_report()
     for line in missing:
@@ -422,25 +444,78 @@ def cmd_lookup(args: argparse.Namespace, learner: Any, payload: dict[str, Any], 
     parts = dict(zip(("train", "val", "test"),
                      crop_parts(args.data_root, size, args.split, cache_dir=args.cache_dir,
                                 vocab=vocab), strict=True))
-    queries = parts[args.part]
+    queries = parts[part]
+    check = check_classes(payload, queries, dataset=args.dataset)
+    support = lookup_support(vocab, size, args.support, cache_dir=args.cache_dir)
+    return fonts, support, queries, check
+
+
+def cmd_lookup(args: argparse.Namespace, learner: Any, payload: dict[str, Any], size: int,
+               device: torch.device) -> int:
+    """``evaluate --lookup``: see :mod:`trainer.lookup`."""
+    from trainer.lookup import chosen_zooms, lookup_accuracy
+
+    # The model's own zooms (chosen on validation by lookup-zooms) unless --zooms is given.
+    zooms = list(args.zooms) if args.zooms else list(chosen_zooms(payload["metrics"]))
+    fonts, support, queries, check = _lookup_data(args, payload, size, args.part)
     # The guard: no crop of a query character may have reached training (font renderings
     # of every code point may, and do for a lookup model: that is the point of fonts).
-    check = check_classes(payload, queries, dataset=args.dataset)
     label = part_label(check, part=args.part, dataset=args.dataset, split=args.split,
                        allow_seen=args.allow_seen)
-    support = lookup_support(vocab, size, args.support, cache_dir=args.cache_dir)
-    result = lookup_accuracy(learner, support, queries, device=device, fonts=fonts)
+    result = lookup_accuracy(learner, support, queries, device=device, fonts=fonts,
+                             zooms=zooms)
     record = {"model": str(args.model), "algo": payload["learner"]["algo"],
               "dataset": args.dataset, "split": args.split, "part": label,
-              "protocol": "lookup", "support": args.support, "way": result.classes,
+              "protocol": "lookup", "support": args.support, "zooms": zooms,
+              "way": result.classes,
               "shot": 1,
               "mean": result.top["1"], "ci95": result.top_ci95["1"], **result.to_dict(),
               "crops_seen_in_training": len(check.seen)}
     if args.record:
         ckpt.record_evaluation(args.model, {k: v for k, v in record.items() if k != "model"})
+    zoom_text = "" if zooms == [1.0] else f"; zooms {', '.join(f'{z:g}' for z in zooms)}"
     print(json.dumps(record) if args.json else f"{record['algo']} on {args.dataset}/"
           f"{args.split}/{label}: {result}; crops of these characters in training: "
-          f"{len(check.seen)}")
+          f"{len(check.seen)}{zoom_text}")
+    return 0
+
+
+def cmd_lookup_zooms(args: argparse.Namespace, device: torch.device) -> int:
+    """``lookup-zooms``: each candidate set of test-time zooms measured on the validation
+    crops' lookup; the best is stored in the model file (see :func:`trainer.lookup.
+    choose_zooms`)."""
+    from trainer.lookup import choose_zooms
+
+    learner, payload = ckpt.load_learner(args.model, device)
+    if not learner.classes_are_means:
+        raise ValueError(f"{args.model.name} is a {learner.name} model: the lookup needs "
+                         "one whose classes are means of embeddings (protonet, cosine)")
+    size = payload["learner"]["backbone"].get("image_size", 28)
+    fonts, support, queries, check = _lookup_data(args, payload, size, "val")
+    # Validation crops may have chosen the model (that is what they are for, and choosing
+    # the zooms is the same use); they must not have trained it.
+    trained = check.trained or {}
+    crops = {ckpt.character_of(n) for n in queries.class_names}
+    if check.trained is None or crops & set(trained.get("train_classes", [])):
+        raise ValueError(f"the {args.split} validation crops' characters are not known to "
+                         f"be outside {args.model.name}'s training: choose zooms with the "
+                         "split it was trained with")
+    choice = choose_zooms(learner, support, queries, args.candidates, device=device,
+                          fonts=fonts)
+    record = {"split": args.split, "part": "val", "support": args.support, **choice}
+    if not args.no_record:
+        ckpt.update_metrics(args.model, lambda m: m.__setitem__("lookup_zooms", record),
+                            "lookup zooms")
+    if args.json:
+        print(json.dumps(record))
+    else:
+        for c in choice["candidates"]:
+            print(f"zooms {', '.join(f'{z:g}' for z in c['zooms'])}: top-1 {c['top']['1']:.2f}"
+                  f" +- {c['top_ci95']['1']:.2f}%, top-5 {c['top']['5']:.2f}%, top-10 "
+                  f"{c['top']['10']:.2f}%")
+        print(f"chosen: {', '.join(f'{z:g}' for z in choice['zooms'])} ({choice['queries']:,} "
+              f"validation crops of {args.split}; "
+              f"{'not stored' if args.no_record else 'stored in ' + args.model.name})")
     return 0
 
 
@@ -464,6 +539,10 @@ def main(argv: list[str] | None = None) -> int:
 
             device = resolve_device(args.device)
             return cmd_calibrate(args, device)
+        if args.command == "lookup-zooms":
+            device = resolve_device(args.device)
+            configure_device(device)
+            return cmd_lookup_zooms(args, device)
         if args.command == "evaluate":
             if distributed.launched_by_torchrun():
                 raise ValueError("evaluate runs in one process: start it without torchrun")

@@ -28,6 +28,7 @@ FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0.0, 10.0, False), "inner_lr": (0.0, 100.0, False),
     "finetune_lr": (0.0, 100.0, False), "affine": (0.0, 10.0, True),
 }
+ZOOM_RANGE = (0.5, 2.0)  # test-time magnifications of a lookup crop (trainer.lookup.zoom)
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 
@@ -56,6 +57,12 @@ def check_args(args: argparse.Namespace) -> None:
             bound = f"{'at least' if lo_ok else 'above'} {lo:g} and at most {hi:g}"
             raise ValueError(f"--{name.replace('_', '-')} {value}: must be a finite number "
                              f"{bound}")
+    for flag in ("zooms", "candidates"):
+        values = getattr(args, flag, None) or ()
+        for z in (v for item in values for v in (item if isinstance(item, list) else [item])):
+            if not (math.isfinite(z) and ZOOM_RANGE[0] <= z <= ZOOM_RANGE[1]):
+                raise ValueError(f"--{flag} {z:g}: each must be a magnification from "
+                                 f"{ZOOM_RANGE[0]:g} to {ZOOM_RANGE[1]:g}")
     device = getattr(args, "device", None)
     if device is not None and not DEVICE.fullmatch(device):
         raise ValueError(f"--device {device!r}: choose auto, cpu, cuda, cuda:N or mps")
@@ -67,6 +74,16 @@ def check_args(args: argparse.Namespace) -> None:
         path = getattr(args, name, None)
         if isinstance(path, Path) and path.exists() and not path.is_file():
             raise ValueError(f"--{name.replace('_', '-')} {path} is not a regular file")
+
+
+def zoom_list(text: str) -> list[float]:
+    """argparse type of one ``--candidates`` item: comma-separated magnifications."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "magnifications, e.g. 1,1.1") from None
+    return values
 
 
 def _range_text(lo: int | None, hi: int | None) -> str:

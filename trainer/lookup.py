@@ -6,19 +6,21 @@ cosine model's class directions). Queries: real crops of a split part's characte
 must never have reached training as crops (the seen-class guard of ``evaluate``). Reports
 top-1 / top-5 / top-10 accuracy with 95% confidence intervals (normal approximation of a
 binomial proportion, as the queries are independent draws), the numbers of classes and
-queries, and the fonts.
+queries, and the fonts. Optionally each crop is also seen zoomed (test-time augmentation,
+:func:`zoomed`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from trainer.data.glyphset import GlyphSet
-from trainer.learners.base import Learner, eval_mode
+from trainer.learners.base import Embedder, Learner, eval_mode
 
 KS = (1, 5, 10)
 
@@ -58,6 +60,30 @@ def proportion_ci(hits: int, n: int) -> float:
     return 100 * 1.96 * math.sqrt(p * (1 - p) / n)
 
 
+def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Images (M, 1, H, W) magnified about their centre by ``factor`` (> 1: the middle
+    1/factor of the image fills it; < 1: shrunk, the border filled with background 0)."""
+    if factor == 1.0:
+        return x
+    theta = torch.tensor([[1 / factor, 0.0, 0.0], [0.0, 1 / factor, 0.0]],
+                         dtype=x.dtype, device=x.device).expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
+def zoomed(embed: Embedder, zooms: Sequence[float]) -> Embedder:
+    """An embedder whose embedding (M, D) of images (M, 1, H, W) is the mean of ``embed``'s
+    over the zoomed copies of each (test-time augmentation). The mean embedding, not the
+    mean of the classes' scores: a crop's scores stay on the scale that the model's
+    calibration ("none of these") measured. ``zooms`` (1,) returns ``embed`` itself."""
+    zooms = tuple(float(z) for z in zooms)
+    if zooms == (1.0,):
+        return embed
+
+    def embed_views(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([embed(zoom(x, z)) for z in zooms]).mean(0)
+
+    return embed_views
 
 
 def embed_images(learner: Learner, images: torch.Tensor, device: torch.device | str,
@@ -82,13 +108,16 @@ def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
                     device: torch.device | str = "cpu", fonts: list[str] | None = None,
                     batch: int = 2048, limit: int | None = None,
                     progress: Callable[[float, str], None] | None = None,
-                    support_emb: torch.Tensor | None = None) -> LookupResult:
+                    support_emb: torch.Tensor | None = None,
+                    zooms: Sequence[float] = (1.0,)) -> LookupResult:
     """Adapt to the whole ``support`` set and rank its classes for every query crop.
 
     ``queries.class_names`` must be code points of ``support`` (others are an error: they
     could never be named). ``limit`` takes an evenly spaced subset of the queries (a
     training run's quick validation). ``support_emb`` (M, D): the support images'
-    embeddings by this learner in evaluation mode, when the caller has them already."""
+    embeddings by this learner in evaluation mode, when the caller has them already.
+    ``zooms``: each query is embedded as the mean over these magnifications of it
+    (:func:`zoomed`; the default, 1 alone, is the crop as it is)."""
     index = {name: i for i, name in enumerate(support.class_names)}
     missing = [n for n in queries.class_names if n not in index]
     if missing:
@@ -102,8 +131,8 @@ def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
     with eval_mode(learner), torch.no_grad():
         emb = (embed_images(learner, support.images, device, batch)
                if support_emb is None else support_emb)
-        classify = learner.adapt_embedded(emb, support.labels.to(device),
-                                          support.num_classes)
+        classify = learner.adapt_embedded(emb, support.labels.to(device), support.num_classes,
+                                          embed=zoomed(learner.backbone, zooms))
         for start in range(0, rows.numel(), batch):
             chunk = rows[start:start + batch]
             q = queries.images[chunk].unsqueeze(1).float().div_(255.0).to(device)
@@ -120,4 +149,43 @@ def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
                         list(fonts or []), int(support.labels.numel()))
 
 
-__all__ = ["KS", "LookupResult", "embed_images", "lookup_accuracy", "proportion_ci"]
+def chosen_zooms(metrics: dict) -> tuple[float, ...]:
+    """The test-time zooms a model file's ``metrics["lookup_zooms"]`` holds (stored by
+    ``nomgui-train lookup-zooms``), or (1.0,) when it holds none. A malformed entry (a file
+    edited by hand, or of another version) is an error, not silently ignored."""
+    entry = metrics.get("lookup_zooms")
+    if entry is None:
+        return (1.0,)
+    zooms = entry.get("zooms") if isinstance(entry, dict) else None
+    if (not isinstance(zooms, list) or not zooms
+            or not all(isinstance(z, (int, float)) and 0.5 <= z <= 2.0 for z in zooms)):
+        raise ValueError(f"the model file's lookup zooms {zooms!r} are not magnifications "
+                         "from 0.5 to 2: run nomgui-train lookup-zooms on it again")
+    return tuple(float(z) for z in zooms)
+
+
+def choose_zooms(learner: Learner, support: GlyphSet, queries: GlyphSet,
+                 candidates: Sequence[Sequence[float]], *, device: torch.device | str = "cpu",
+                 fonts: list[str] | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> dict:
+    """Measure the lookup of ``queries`` (validation crops) with each candidate set of
+    zooms and pick the best top-1; a tie goes to fewer views (cheaper, and not chosen by
+    noise). The support is embedded once. Returns ``{"zooms": best, "queries": n,
+    "candidates": [{"zooms", "top", "top_ci95"}, ...]}``."""
+    with eval_mode(learner):
+        emb = embed_images(learner, support.images, device)
+    measured = []
+    for i, zooms in enumerate(candidates):
+        result = lookup_accuracy(learner, support, queries, device=device, fonts=fonts,
+                                 support_emb=emb, zooms=zooms)
+        measured.append({"zooms": [float(z) for z in zooms], "top": result.top,
+                         "top_ci95": result.top_ci95, "queries": result.queries})
+        if progress is not None:
+            progress((i + 1) / len(candidates), "measuring zooms")
+    best = max(measured, key=lambda m: (m["top"]["1"], -len(m["zooms"])))
+    return {"zooms": best["zooms"], "queries": best["queries"],
+            "candidates": [{k: v for k, v in m.items() if k != "queries"} for m in measured]}
+
+
+__all__ = ["KS", "LookupResult", "choose_zooms", "chosen_zooms", "embed_images",
+           "lookup_accuracy", "proportion_ci", "zoom", "zoomed"]

@@ -27,7 +27,7 @@ from trainer.data.nom_lookup import (
 )
 from trainer.learners import create_learner
 from trainer.learners.cosine import class_directions
-from trainer.lookup import lookup_accuracy, proportion_ci
+from trainer.lookup import lookup_accuracy, proportion_ci, zoom, zoomed
 
 N_CLASSES = 60
 
@@ -177,6 +177,38 @@ def test_lookup_training_run_then_evaluate_with_the_guard(small_vocab, crop_tree
     assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
                      "--split", "seed", "--part", "val", *common]) == 2
     assert "were among this model's training or validation" in capsys.readouterr().err
+
+    # Test-time zooms: said in the record; a meaningless one refused before any work.
+    assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
+                     "--split", "seed", "--part", "test", "--json", "--zooms", "1", "1.1",
+                     *common]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["zooms"] == [1.0, 1.1] and record["queries"] == int(test_part.labels.numel())
+    assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
+                     "--split", "seed", "--part", "test", "--zooms", "1", "3", *common]) == 2
+    assert "--zooms 3: each must be a magnification" in capsys.readouterr().err
+
+    # lookup-zooms: candidates measured on the validation crops, the best stored; then
+    # evaluate --lookup (and the app's fit, below) use the model's own.
+    assert cli_main(["lookup-zooms", "--model", str(model), "--candidates", "1", "1,1.2",
+                     "--json", *common]) == 0
+    choice = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    val_part = nom_lookup.crop_parts(crop_tree, 28, cache_dir=cache)[1]
+    assert [c["zooms"] for c in choice["candidates"]] == [[1.0], [1.0, 1.2]]
+    assert choice["part"] == "val" and choice["queries"] == int(val_part.labels.numel())
+    best = max(choice["candidates"], key=lambda c: (c["top"]["1"], -len(c["zooms"])))
+    assert choice["zooms"] == best["zooms"]
+    assert ckpt.read(model)["metrics"]["lookup_zooms"] == choice
+    assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
+                     "--split", "seed", "--part", "test", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["zooms"] == best["zooms"]
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own one-line error
+        cli_main(["lookup-zooms", "--model", str(model), "--candidates", "1,x", *common])
+    assert exit_info.value.code == 2
+    assert "'1,x' is not a comma-separated list" in capsys.readouterr().err
+    assert cli_main(["lookup-zooms", "--model", str(model), "--candidates", "1,5",
+                     *common]) == 2
+    assert "--candidates 5: each must be a magnification" in capsys.readouterr().err
 
 
 def test_clean_rendering_is_centred_ink_on_paper():
@@ -408,6 +440,46 @@ def test_a_model_that_adapts_weights_is_refused_before_any_rendering(tmp_path):
     assert steps == [] and not (tmp_path / "cache").exists()
 
 
+def test_the_app_fit_embeds_a_glyph_as_the_mean_of_the_models_zooms(small_vocab, tmp_path,
+                                                                    monkeypatch):
+    """Model.fit_lookup (the app's lookup) with a model file that stores lookup zooms: a
+    glyph's scores are those of the mean embedding of its zoomed copies; a malformed
+    entry is refused before any rendering."""
+    from trainer.api import load_model
+
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    torch.manual_seed(0)
+    learner = create_learner("protonet", {"image_size": 28})
+    payload = ckpt.model_payload(learner)
+    payload["metrics"]["lookup_zooms"] = {"zooms": [1.0, 1.2]}
+    ckpt.save(payload, tmp_path / "z.pt")
+    fitted = load_model(tmp_path / "z.pt").fit_lookup(cache_dir=tmp_path / "cache")
+    glyph = render_support(load_vocabulary(small_vocab), 28).images[3].numpy()
+    x = torch.from_numpy(glyph)[None, None].float() / 255
+    learner.eval()
+    with torch.no_grad():
+        plain = fitted.logits([glyph])
+        mean = (learner.backbone(x) + learner.backbone(zoom(x, 1.2))) / 2
+        alone = learner.backbone(x)
+    support = render_support(load_vocabulary(small_vocab), 28)
+    with torch.no_grad():
+        emb = learner.backbone(support.images.unsqueeze(1).float() / 255)
+    protos = torch.stack([emb[support.labels == c].mean(0)
+                          for c in range(support.num_classes)])
+    assert torch.allclose(torch.from_numpy(plain), -torch.cdist(mean, protos) ** 2,
+                          rtol=1e-4, atol=1e-3)
+    assert not torch.allclose(torch.from_numpy(plain), -torch.cdist(alone, protos) ** 2,
+                              rtol=1e-4, atol=1e-3)
+
+    payload["metrics"]["lookup_zooms"] = {"zooms": ["big"]}
+    ckpt.save(payload, tmp_path / "bad.pt")
+    steps = []
+    with pytest.raises(ValueError, match="lookup zooms"):
+        load_model(tmp_path / "bad.pt").fit_lookup(cache_dir=tmp_path / "cache2",
+                                                   progress=lambda f, m: steps.append(m))
+    assert steps == [] and not (tmp_path / "cache2").exists()
+
+
 def test_vocabulary_curve_script_reports_every_size_and_the_ranks(small_vocab, crop_tree,
                                                                   tmp_path, monkeypatch,
                                                                   capsys):
@@ -437,3 +509,43 @@ def test_vocabulary_curve_script_reports_every_size_and_the_ranks(small_vocab, c
     assert sorted(tops) == [5, 20, N_CLASSES]  # 1,000 is more than the vocabulary
     assert tops[5] >= tops[N_CLASSES]
     assert "rank of the right code point, quantiles 25%" in out
+
+
+def test_zoom_magnifies_about_the_centre():
+    x = torch.zeros(1, 1, 28, 28)
+    x[..., 10:18, 10:18] = 1.0  # an 8 x 8 square in the middle
+    assert zoom(x, 1.0) is x
+    big, small = zoom(x, 2.0), zoom(x, 0.5)
+    # Twice as wide and tall (16 x 16, four times the ink), half (4 x 4, a quarter);
+    # still centred (the ink's centre of mass stays at 13.5).
+    assert big.sum().item() == pytest.approx(4 * 64, rel=0.05)
+    assert small.sum().item() == pytest.approx(64 / 4, rel=0.1)
+    rows = torch.arange(28.0)
+    for img in (big, small):
+        assert (img[0, 0].sum(1) * rows).sum() / img.sum() == pytest.approx(13.5, abs=0.05)
+    assert small[..., :8, :].abs().max() == 0  # the border is background
+
+
+def test_zoomed_queries_are_the_mean_embedding_of_the_views():
+    """A zoomed query's ProtoNet logits are minus its views' mean embedding's squared
+    distances to the prototypes (the scale the calibration measured), its cosine scores
+    those of that mean's direction."""
+    torch.manual_seed(0)
+    support, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 6
+    queries = torch.rand(5, 1, 28, 28)
+    zooms = (0.9, 1.0, 1.15)
+    for algo in ("protonet", "cosine"):
+        learner = create_learner(algo, {"image_size": 28},
+                                 **({"num_classes": 6} if algo == "cosine" else {})).eval()
+        with torch.no_grad():
+            emb = learner.backbone(support)
+            logits = learner.adapt_embedded(emb, labels, 6,
+                                            embed=zoomed(learner.backbone, zooms))(queries)
+            mean_q = torch.stack([learner.backbone(zoom(queries, z)) for z in zooms]).mean(0)
+            if algo == "protonet":
+                protos = torch.stack([emb[labels == c].mean(0) for c in range(6)])
+                expected = -torch.cdist(mean_q, protos) ** 2
+            else:
+                expected = learner.scores(mean_q, class_directions(emb, labels, 6))
+        assert torch.allclose(logits, expected, rtol=1e-4, atol=1e-3)
+    assert zoomed(learner.backbone, [1]) is learner.backbone  # no views: the embedder

@@ -17,6 +17,7 @@ from trainer.data.episodes import Episode
 from trainer.models.conv4 import Conv4
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]  # images (M, 1, H, W) -> logits (M, N)
+Embedder = Callable[[torch.Tensor], torch.Tensor]  # images (M, 1, H, W) -> embeddings (M, D)
 Cancel = Callable[[], bool]  # True: the caller no longer wants the result
 LEARNERS: dict[str, type[Learner]] = {}
 
@@ -92,12 +93,14 @@ class Learner(nn.Module, ABC):
         ``cancel`` is polled between steps of an iterative adaptation (raises Cancelled),
         so an app can drop a long fit of a big class set when the user moves on."""
 
-    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int
-                       ) -> Classifier:
+    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int,
+                       embed: Embedder | None = None) -> Classifier:
         """A classifier from support *embeddings* (S, D) (``self.backbone``'s output), for
         learners whose adaptation needs nothing else (class means): lets a caller embed a
-        large support set in chunks, or reuse embeddings it cached. Others raise
-        NotImplementedError (they adapt weights, so they need the images)."""
+        large support set in chunks, or reuse embeddings it cached. ``embed`` (default
+        ``self.backbone``) embeds the queries: e.g. the mean embedding of zoomed copies
+        (:func:`trainer.lookup.zoomed`). Others raise NotImplementedError (they adapt
+        weights, so they need the images)."""
         raise NotImplementedError(f"{self.name} adapts its weights to the support images")
 
     def episode_logits(self, episode: Episode) -> torch.Tensor:

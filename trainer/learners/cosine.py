@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer.data.episodes import Episode
-from trainer.learners.base import Cancel, Classifier, Learner, check_cancel, register
+from trainer.learners.base import (
+    Cancel,
+    Classifier,
+    Embedder,
+    Learner,
+    check_cancel,
+    register,
+)
 
 
 def class_directions(emb: torch.Tensor, labels: torch.Tensor, way: int) -> torch.Tensor:
@@ -75,11 +82,12 @@ class Cosine(Learner):
             parts.append(self.backbone(support_x[start:start + chunk]))
         return self.adapt_embedded(torch.cat(parts), support_y, way)
 
-    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int
-                       ) -> Classifier:
+    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int,
+                       embed: Embedder | None = None) -> Classifier:
         directions = class_directions(support_emb, support_y, way)  # (N, D)
+        embed = embed or self.backbone
 
         def classify(x: torch.Tensor) -> torch.Tensor:
-            return self.scores(self.backbone(x), directions)
+            return self.scores(embed(x), directions)
 
         return classify

@@ -12,6 +12,7 @@ from trainer.data.episodes import Episode
 from trainer.learners.base import (
     Cancel,
     Classifier,
+    Embedder,
     Learner,
     check_cancel,
     episode_accuracy,
@@ -55,11 +56,12 @@ class ProtoNet(Learner):
         check_cancel(cancel)
         return self.adapt_embedded(self.backbone(support_x), support_y, way)
 
-    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int
-                       ) -> Classifier:
+    def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int,
+                       embed: Embedder | None = None) -> Classifier:
         protos = prototypes(support_emb, support_y, way)  # (N, D)
+        embed = embed or self.backbone
 
         def classify(x: torch.Tensor) -> torch.Tensor:
-            return -sq_distances(self.backbone(x), protos)
+            return -sq_distances(embed(x), protos)
 
         return classify
