@@ -112,7 +112,8 @@ def evaluation_key(record: dict[str, Any]) -> tuple:
     return (record.get("protocol", "episodes"), record["dataset"], record["split"],
             record["part"], record["way"], record["shot"], record.get("eval_inner_steps"),
             record.get("finetune_steps"), bool(record.get("finetune_backbone")),
-            record.get("min_images"), record.get("support"))
+            record.get("min_images"), record.get("support"),
+            tuple(record.get("zooms", [1.0])))  # a lookup's test-time zooms (none: 1)
 
 
 @contextlib.contextmanager

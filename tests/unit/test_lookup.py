@@ -200,8 +200,13 @@ def test_lookup_training_run_then_evaluate_with_the_guard(small_vocab, crop_tree
     assert choice["zooms"] == best["zooms"]
     assert ckpt.read(model)["metrics"]["lookup_zooms"] == choice
     assert cli_main(["evaluate", "--lookup", "--model", str(model), "--dataset", "nom",
-                     "--split", "seed", "--part", "test", "--json", *common]) == 0
+                     "--split", "seed", "--part", "test", "--json", "--record", *common]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["zooms"] == best["zooms"]
+    # Recorded beside the earlier record without zooms, not over it (unless they are 1).
+    lookups = [e for e in ckpt.read(model)["metrics"]["evaluations"]
+               if e["protocol"] == "lookup"]
+    assert sorted(tuple(e.get("zooms", [1.0])) for e in lookups) == sorted(
+        {(1.0,), tuple(best["zooms"])})
     with pytest.raises(SystemExit) as exit_info:  # argparse's own one-line error
         cli_main(["lookup-zooms", "--model", str(model), "--candidates", "1,x", *common])
     assert exit_info.value.code == 2
