@@ -11,6 +11,7 @@ Every call here may take long (torch): never call it on a GUI thread.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -280,15 +281,19 @@ def _content_key(glyphs: Sequence[np.ndarray], labels: Sequence[str]) -> str:
 
 def _cached_embeddings(model: Model, support: Any, cache_dir: Path | None,
                        progress: Progress | None, cancel: Cancel | None) -> torch.Tensor:
-    """Embeddings (M, D) of the support renderings by this model file, cached by the
-    file's content hash and the renderings' (a retrained model never reuses them)."""
-    import hashlib
-
+    """Embeddings (M, D) of the support renderings by this model file, cached by a hash
+    of its weights and architecture and of the renderings: a retrained model never reuses
+    them, and a file whose metrics only changed (an evaluation recorded, zooms chosen)
+    does not embed 50,000 renderings again."""
     from trainer.lookup import embed_images
 
     path = None
     if cache_dir is not None:
-        h = hashlib.sha256(model.info.path.read_bytes())
+        h = hashlib.sha256(json.dumps(model.learner.config(), sort_keys=True,
+                                      default=str).encode())
+        for name, tensor in model.learner.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         h.update(support.images.numpy().tobytes())
         path = Path(cache_dir) / f"lookup-embeddings-{h.hexdigest()[:20]}.pt"
         try:

@@ -485,6 +485,41 @@ def test_the_app_fit_embeds_a_glyph_as_the_mean_of_the_models_zooms(small_vocab,
     assert steps == [] and not (tmp_path / "cache2").exists()
 
 
+def test_the_embedding_cache_outlives_a_metrics_change_not_a_weights_change(
+        small_vocab, tmp_path, monkeypatch):
+    """The app's cache of rendering embeddings is keyed by the model's weights: recording
+    an evaluation or choosing zooms (the file's bytes change) reuses it; other weights, or
+    the same weights unpooled (another embedding), embed again."""
+    from trainer import lookup
+    from trainer.api import load_model
+
+    monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
+    calls = []
+    real = lookup.embed_images
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lookup, "embed_images", counting)
+    torch.manual_seed(0)
+    path, cache = tmp_path / "m.pt", tmp_path / "cache"
+    first = create_learner("protonet", {"image_size": 28})
+    ckpt.save(ckpt.model_payload(first), path)
+    load_model(path).fit_lookup(cache_dir=cache)
+    assert len(calls) == 1
+    ckpt.update_metrics(path, lambda m: m.__setitem__("lookup_zooms", {"zooms": [1.0, 1.1]}),
+                        "lookup zooms")
+    load_model(path).fit_lookup(cache_dir=cache)
+    assert len(calls) == 1  # same weights: loaded from the cache
+    unpooled = create_learner("protonet", {"image_size": 28, "last_pool": False})
+    unpooled.load_state_dict(first.state_dict())  # the same weights, another embedding
+    for learner in (unpooled, create_learner("protonet", {"image_size": 28})):
+        ckpt.save(ckpt.model_payload(learner), path)
+        load_model(path).fit_lookup(cache_dir=cache)
+    assert len(calls) == 3
+
+
 def test_vocabulary_curve_script_reports_every_size_and_the_ranks(small_vocab, crop_tree,
                                                                   tmp_path, monkeypatch,
                                                                   capsys):
