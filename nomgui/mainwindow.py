@@ -1456,9 +1456,12 @@ class MainWindow(QMainWindow):
             note = (" — this model cannot name the whole vocabulary; choose a cosine or "
                     "ProtoNet model in the Model menu")
         taught = sum(len(c.examples) for c in self.classset.classes)
+        zooms = ""
+        if len(m.lookup_zooms) > 1:  # chosen on validation crops (nomgui-train lookup-zooms)
+            zooms = f", each glyph seen at {' and '.join(f'{z:g}x' for z in m.lookup_zooms)}"
         self.lookup_panel.set_model(
             f"<b>{LOOKUP_NAME}</b>: {n:,} characters, named by <b>{m.path.name}</b> "
-            f"({m.title}, {m.image_size} px){note}; {taught} example(s) of yours")
+            f"({m.title}, {m.image_size} px{zooms}){note}; {taught} example(s) of yours")
 
     def accept_candidate(self, row: int) -> None:
         """Enter or a double click in the lookup: the character joins the transcription and

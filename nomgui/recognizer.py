@@ -48,6 +48,7 @@ class ModelSummary:
     bundled: bool
     name: str = ""  # as a person names it: "maml (first order)"
     names_vocabulary: bool = False  # can name the Nôm lookup's whole vocabulary
+    lookup_zooms: tuple[float, ...] = (1.0,)  # the lookup embeds a glyph at these zooms
 
     @property
     def title(self) -> str:
@@ -97,7 +98,8 @@ class RecognizerWorker(QObject):
                     continue
                 found.append(ModelSummary(path, info.algo, info.description,
                                           info.headline_accuracy, info.image_size, is_bundled,
-                                          info.name, info.names_vocabulary))
+                                          info.name, info.names_vocabulary,
+                                          info.lookup_zooms))
         self.modelsListed.emit((found, errors))
 
     @Slot(object)

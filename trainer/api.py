@@ -68,6 +68,18 @@ class ModelInfo:
         return f"{self.algo} (first order)" if self.first_order else self.algo
 
     @property
+    def lookup_zooms(self) -> tuple[float, ...]:
+        """The test-time zooms the Nôm lookup embeds a glyph at (stored by ``nomgui-train
+        lookup-zooms``; (1.0,): the glyph as it is). A malformed entry reads as (): the
+        lookup's fit then refuses the file with the reason."""
+        from trainer.lookup import chosen_zooms
+
+        try:
+            return chosen_zooms(self.metrics)
+        except ValueError:
+            return ()
+
+    @property
     def headline_accuracy(self) -> str:
         """E.g. '5-way 1-shot 98.1 +- 0.3% (omniglot test)', or the validation score; for
         a class-set model its held-out figure, e.g. 'held-out examples 91.7% (95% CI

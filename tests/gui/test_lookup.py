@@ -99,6 +99,12 @@ def test_lookup_user_path(make_window, qtbot, monkeypatch, tmp_path, tiny_vocab,
     assert w.classset.name == LOOKUP_NAME
     assert LOOKUP_MODEL in w.lookup_panel.title.text()
     assert "300 characters" in w.lookup_panel.title.text()
+    # The bundled lookup model embeds a glyph at zooms chosen on validation: said too.
+    from trainer.api import model_info
+
+    zooms = model_info(RESOURCES / "models" / LOOKUP_MODEL).lookup_zooms
+    assert len(zooms) > 1
+    assert f"seen at {' and '.join(f'{z:g}x' for z in zooms)}" in w.lookup_panel.title.text()
     assert w.lookup_panel.isVisible() and w.lookup_row.isVisible()
     assert w.class_list.count() == 300
     assert not w.new_class_button.isEnabled()  # code points are fixed

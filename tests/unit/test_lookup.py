@@ -458,6 +458,7 @@ def test_the_app_fit_embeds_a_glyph_as_the_mean_of_the_models_zooms(small_vocab,
     payload = ckpt.model_payload(learner)
     payload["metrics"]["lookup_zooms"] = {"zooms": [1.0, 1.2]}
     ckpt.save(payload, tmp_path / "z.pt")
+    assert load_model(tmp_path / "z.pt").info.lookup_zooms == (1.0, 1.2)
     fitted = load_model(tmp_path / "z.pt").fit_lookup(cache_dir=tmp_path / "cache")
     glyph = render_support(load_vocabulary(small_vocab), 28).images[3].numpy()
     x = torch.from_numpy(glyph)[None, None].float() / 255
@@ -478,6 +479,7 @@ def test_the_app_fit_embeds_a_glyph_as_the_mean_of_the_models_zooms(small_vocab,
 
     payload["metrics"]["lookup_zooms"] = {"zooms": ["big"]}
     ckpt.save(payload, tmp_path / "bad.pt")
+    assert load_model(tmp_path / "bad.pt").info.lookup_zooms == ()  # shown as none
     steps = []
     with pytest.raises(ValueError, match="lookup zooms"):
         load_model(tmp_path / "bad.pt").fit_lookup(cache_dir=tmp_path / "cache2",
