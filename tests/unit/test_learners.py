@@ -99,6 +99,9 @@ def test_protonet_known_answer():
     torch.testing.assert_close(protos, torch.tensor([[11.0, 10.0], [1.0, 0.0]]))
     d = sq_distances(torch.tensor([[1.0, 1.0]]), protos)
     torch.testing.assert_close(d, torch.tensor([[181.0, 1.0]]))
+    # The rows' squared norms kept by the caller (the lookup's prototypes): same answer.
+    kept = sq_distances(torch.tensor([[1.0, 1.0]]), protos, torch.tensor([221.0, 1.0]))
+    torch.testing.assert_close(kept, d)
 
 
 def test_protomaml_head_starts_as_protonet(glyph_set):

@@ -59,9 +59,10 @@ class ProtoNet(Learner):
     def adapt_embedded(self, support_emb: torch.Tensor, support_y: torch.Tensor, way: int,
                        embed: Embedder | None = None) -> Classifier:
         protos = prototypes(support_emb, support_y, way)  # (N, D)
+        protos_sq = (protos * protos).sum(-1)  # (N,), once, not at every prediction
         embed = embed or self.backbone
 
         def classify(x: torch.Tensor) -> torch.Tensor:
-            return -sq_distances(embed(x), protos)
+            return -sq_distances(embed(x), protos, protos_sq)
 
         return classify

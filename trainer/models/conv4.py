@@ -268,10 +268,15 @@ def _support_norm_pooled(y: torch.Tensor, sign: torch.Tensor, norm: nn.BatchNorm
     return torch.addcmul(shift[:, None, None], pool(y), scale[:, None, None])
 
 
-def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances (..., M, D) x (..., N, D) -> (..., M, N)."""
+def sq_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """Squared Euclidean distances (..., M, D) x (..., N, D) -> (..., M, N). ``b_sq``
+    (..., N): the rows' squared norms, when the caller keeps them (the lookup's 13,590
+    prototypes: recomputing them was most of a prediction's time)."""
     # |a|^2 - 2ab + |b|^2 uses one matmul; clamp guards the tiny negatives of cancellation.
-    d = (a * a).sum(-1, keepdim=True) - 2 * a @ b.transpose(-1, -2) + (b * b).sum(-1)[..., None, :]
+    if b_sq is None:
+        b_sq = (b * b).sum(-1)
+    d = (a * a).sum(-1, keepdim=True) - 2 * a @ b.transpose(-1, -2) + b_sq[..., None, :]
     return d.clamp_min(0.0)
 
 
