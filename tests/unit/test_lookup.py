@@ -535,8 +535,10 @@ def test_vocabulary_curve_script_reports_every_size_and_the_ranks(small_vocab, c
     monkeypatch.setattr(nom_lookup, "VOCABULARY", small_vocab)
     torch.manual_seed(0)
     model = tmp_path / "m.pt"
-    ckpt.save(ckpt.model_payload(create_learner("protonet", {"image_size": 28,
-                                                             "last_pool": False})), model)
+    payload = ckpt.model_payload(create_learner("protonet", {"image_size": 28,
+                                                             "last_pool": False}))
+    payload["metrics"]["lookup_zooms"] = {"zooms": [1.0, 1.2]}  # ranked as the app would
+    ckpt.save(payload, model)
     script = Path(__file__).resolve().parents[2] / "scripts" / "lookup_vocabulary_curve.py"
     spec = importlib.util.spec_from_file_location("lookup_vocabulary_curve", script)
     module = importlib.util.module_from_spec(spec)
@@ -551,6 +553,7 @@ def test_vocabulary_curve_script_reports_every_size_and_the_ranks(small_vocab, c
     assert sorted(tops) == [5, 20, N_CLASSES]  # 1,000 is more than the vocabulary
     assert tops[5] >= tops[N_CLASSES]
     assert "rank of the right code point, quantiles 25%" in out
+    assert "support both, zooms 1, 1.2" in out
 
 
 def test_zoom_magnifies_about_the_centre():
