@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import NoReturn
 
+from trainer.lookup import ZOOM_RANGE
+
 # flag (argparse dest) -> (smallest, largest) allowed; None: no bound on that side.
 INT_RANGES: dict[str, tuple[int | None, int | None]] = {
     "steps": (1, 10**9), "val_every": (1, 10**9), "checkpoint_every": (1, 10**9),
@@ -28,7 +30,6 @@ FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0.0, 10.0, False), "inner_lr": (0.0, 100.0, False),
     "finetune_lr": (0.0, 100.0, False), "affine": (0.0, 10.0, True),
 }
-ZOOM_RANGE = (0.5, 2.0)  # test-time magnifications of a lookup crop (trainer.lookup.zoom)
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 

@@ -23,6 +23,7 @@ from trainer.data.glyphset import GlyphSet
 from trainer.learners.base import Embedder, Learner, eval_mode
 
 KS = (1, 5, 10)
+ZOOM_RANGE = (0.5, 2.0)  # the test-time magnifications a crop may be seen at
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,11 @@ def chosen_zooms(metrics: dict) -> tuple[float, ...]:
         return (1.0,)
     zooms = entry.get("zooms") if isinstance(entry, dict) else None
     if (not isinstance(zooms, list) or not zooms
-            or not all(isinstance(z, (int, float)) and 0.5 <= z <= 2.0 for z in zooms)):
+            or not all(isinstance(z, (int, float)) and ZOOM_RANGE[0] <= z <= ZOOM_RANGE[1]
+                       for z in zooms)):
         raise ValueError(f"the model file's lookup zooms {zooms!r} are not magnifications "
-                         "from 0.5 to 2: run nomgui-train lookup-zooms on it again")
+                         f"from {ZOOM_RANGE[0]:g} to {ZOOM_RANGE[1]:g}: run nomgui-train "
+                         "lookup-zooms on it again")
     return tuple(float(z) for z in zooms)
 
 
@@ -187,5 +190,5 @@ def choose_zooms(learner: Learner, support: GlyphSet, queries: GlyphSet,
             "candidates": [{k: v for k, v in m.items() if k != "queries"} for m in measured]}
 
 
-__all__ = ["KS", "LookupResult", "choose_zooms", "chosen_zooms", "embed_images",
+__all__ = ["KS", "ZOOM_RANGE", "LookupResult", "choose_zooms", "chosen_zooms", "embed_images",
            "lookup_accuracy", "proportion_ci", "zoom", "zoomed"]
