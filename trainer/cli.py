@@ -494,9 +494,9 @@ def cmd_lookup_zooms(args: argparse.Namespace, device: torch.device) -> int:
     fonts, support, queries, check = _lookup_data(args, payload, size, "val")
     # Validation crops may have chosen the model (that is what they are for, and choosing
     # the zooms is the same use); they must not have trained it.
-    trained = check.trained or {}
+    trained = check.trained
     crops = {ckpt.character_of(n) for n in queries.class_names}
-    if check.trained is None or crops & set(trained.get("train_classes", [])):
+    if trained is None or crops & set(trained.get("train_classes", [])):
         raise ValueError(f"the {args.split} validation crops' characters are not known to "
                          f"be outside {args.model.name}'s training: choose zooms with the "
                          "split it was trained with")

@@ -58,12 +58,13 @@ def check_args(args: argparse.Namespace) -> None:
             bound = f"{'at least' if lo_ok else 'above'} {lo:g} and at most {hi:g}"
             raise ValueError(f"--{name.replace('_', '-')} {value}: must be a finite number "
                              f"{bound}")
-    for flag in ("zooms", "candidates"):
-        values = getattr(args, flag, None) or ()
-        for z in (v for item in values for v in (item if isinstance(item, list) else [item])):
-            if not (math.isfinite(z) and ZOOM_RANGE[0] <= z <= ZOOM_RANGE[1]):
-                raise ValueError(f"--{flag} {z:g}: each must be a magnification from "
-                                 f"{ZOOM_RANGE[0]:g} to {ZOOM_RANGE[1]:g}")
+    zooms = [("zooms", z) for z in getattr(args, "zooms", None) or []]
+    zooms += [("candidates", z) for item in getattr(args, "candidates", None) or []
+              for z in item]  # each item a list: "1,1.1" -> [1.0, 1.1] (zoom_list)
+    for flag, z in zooms:
+        if not (math.isfinite(z) and ZOOM_RANGE[0] <= z <= ZOOM_RANGE[1]):
+            raise ValueError(f"--{flag} {z:g}: each must be a magnification from "
+                             f"{ZOOM_RANGE[0]:g} to {ZOOM_RANGE[1]:g}")
     device = getattr(args, "device", None)
     if device is not None and not DEVICE.fullmatch(device):
         raise ValueError(f"--device {device!r}: choose auto, cpu, cuda, cuda:N or mps")

@@ -272,8 +272,8 @@ def train(
                 before, now_ok = torch.stack([sums[0].isfinite(), loss.detach().isfinite()]
                                              ).tolist()
                 if dist.any(not (before and now_ok)):
-                    _stop_non_finite(float(loss), step, last_check, not dist.any(not before),
-                                     save_checkpoint)
+                    _stop_non_finite(float(loss.detach()), step, last_check,
+                                     not dist.any(not before), save_checkpoint)
                 last_check = step + 1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

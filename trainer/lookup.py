@@ -90,12 +90,13 @@ def zoomed(embed: Embedder, zooms: Sequence[float]) -> Embedder:
 def embed_images(learner: Learner, images: torch.Tensor, device: torch.device | str,
                  batch: int = 2048, cancel: Callable[[], bool] | None = None,
                  progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
-    """Backbone embeddings (M, D) of uint8 glyphs (M, H, W), in batches, without a graph;
-    ``cancel`` is polled between batches (raises :class:`trainer.learners.Cancelled`)."""
+    """Backbone embeddings (M, D) of uint8 glyphs (M, H, W), in batches, in evaluation mode
+    (the learner's own mode restored after) and without a graph; ``cancel`` is polled
+    between batches (raises :class:`trainer.learners.Cancelled`)."""
     from trainer.learners.base import check_cancel
 
     out = []
-    with torch.no_grad():
+    with eval_mode(learner), torch.no_grad():
         for start in range(0, images.shape[0], batch):
             check_cancel(cancel)
             x = images[start:start + batch].unsqueeze(1).to(device).float().div_(255.0)
@@ -116,7 +117,7 @@ def lookup_accuracy(learner: Learner, support: GlyphSet, queries: GlyphSet, *,
     ``queries.class_names`` must be code points of ``support`` (others are an error: they
     could never be named). ``limit`` takes an evenly spaced subset of the queries (a
     training run's quick validation). ``support_emb`` (M, D): the support images'
-    embeddings by this learner in evaluation mode, when the caller has them already.
+    embeddings by this learner (:func:`embed_images`), when the caller has them already.
     ``zooms``: each query is embedded as the mean over these magnifications of it
     (:func:`zoomed`; the default, 1 alone, is the crop as it is)."""
     index = {name: i for i, name in enumerate(support.class_names)}
@@ -175,8 +176,7 @@ def choose_zooms(learner: Learner, support: GlyphSet, queries: GlyphSet,
     zooms and pick the best top-1; a tie goes to fewer views (cheaper, and not chosen by
     noise). The support is embedded once. Returns ``{"zooms": best, "queries": n,
     "candidates": [{"zooms", "top", "top_ci95"}, ...]}``."""
-    with eval_mode(learner):
-        emb = embed_images(learner, support.images, device)
+    emb = embed_images(learner, support.images, device)
     measured = []
     for i, zooms in enumerate(candidates):
         result = lookup_accuracy(learner, support, queries, device=device, fonts=fonts,

@@ -36,7 +36,6 @@ from trainer.evaluate import (
     held_out_accuracy,
 )
 from trainer.learners import LEARNERS, Learner, create_learner
-from trainer.learners.base import eval_mode
 from trainer.lookup import embed_images, lookup_accuracy
 
 LOOKUP_DATASET = "nom-lookup"
@@ -107,8 +106,7 @@ def build(cfg: TrainConfig, splits: Splits, device: torch.device, dist: Dist = S
 
         def validate(model: Learner) -> float:
             # The clean renderings embedded once: ranked against, and mined from.
-            with eval_mode(model), torch.no_grad():
-                emb = embed_images(model, splits.support.images, device)
+            emb = embed_images(model, splits.support.images, device)
             score = lookup_accuracy(model, splits.support, splits.val, device=device,
                                     limit=LOOKUP_VAL_QUERIES, support_emb=emb).mean
             if isinstance(sampler, LookupEpisodeSampler):

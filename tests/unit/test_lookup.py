@@ -137,7 +137,7 @@ def test_cosine_pretraining_learns(small_vocab):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
 
 

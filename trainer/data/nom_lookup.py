@@ -33,7 +33,7 @@ from trainer.data.nom import load_nom
 from trainer.data.nom_fonts import CANVAS, FONTS, FontCache, FontSpec, installed_fonts, tilt
 from trainer.data.sources import DataError, Progress, cached, signature
 from trainer.glyphs import PREPROCESS_VERSION, normalize
-from trainer.learners.base import Learner, check_cancel, eval_mode
+from trainer.learners.base import Learner, check_cancel
 
 VOCABULARY = Path(__file__).resolve().parent / "nom_vocabulary.tsv"
 Cancel = Callable[[], bool]
@@ -457,19 +457,19 @@ def confusable_code_points(learner: Learner, splits: LookupSplits, k: int, *,
     crops: what a crop of it is most likely taken for. The lookup's errors are such near
     neighbours (its accuracy falls with every doubling of the vocabulary), while random
     distractors are mostly easy. ``support_emb``: the embeddings of ``splits.support`` by
-    this learner in evaluation mode, when the caller has them (a validation's)."""
+    this learner (:func:`trainer.lookup.embed_images`), when the caller has them (a
+    validation's)."""
     from trainer.lookup import embed_images
     from trainer.models.conv4 import prototypes, sq_distances
 
     clean, crops = splits.support, splits.crops
     index = {cp: i for i, cp in enumerate(clean.class_names)}
     own = torch.tensor([index[n] for n in crops.class_names])
-    with eval_mode(learner):
-        if support_emb is None:
-            support_emb = embed_images(learner, clean.images, device)
-        protos = prototypes(support_emb, clean.labels.to(device), clean.num_classes)
-        centres = prototypes(embed_images(learner, crops.images, device),
-                             crops.labels.to(device), crops.num_classes)
+    if support_emb is None:
+        support_emb = embed_images(learner, clean.images, device)
+    protos = prototypes(support_emb, clean.labels.to(device), clean.num_classes)
+    centres = prototypes(embed_images(learner, crops.images, device),
+                         crops.labels.to(device), crops.num_classes)
     out = []
     for start in range(0, centres.shape[0], 512):
         d = sq_distances(centres[start:start + 512], protos)  # (c, vocabulary)
