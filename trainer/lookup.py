@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 
+from trainer.data.episodes import warp
 from trainer.data.glyphset import GlyphSet
 from trainer.learners.base import Embedder, Learner, eval_mode
 
@@ -68,8 +68,7 @@ def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
         return x
     theta = torch.tensor([[1 / factor, 0.0, 0.0], [0.0, 1 / factor, 0.0]],
                          dtype=x.dtype, device=x.device).expand(x.shape[0], 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+    return warp(x, theta)
 
 
 def zoomed(embed: Embedder, zooms: Sequence[float]) -> Embedder:

@@ -80,6 +80,12 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, strength: float =
         torch.stack([cos, -sin + shear, shift[:, 0]], 1),
         torch.stack([sin, cos, shift[:, 1]], 1),
     ], 1)  # (M, 2, 3)
+    return warp(x, theta)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Images (M, 1, H, W) resampled through affine maps ``theta`` (M, 2, 3) in grid units
+    (output -> input coordinates); outside the image is background 0."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
