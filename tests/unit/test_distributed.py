@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as tdist
 import torch.multiprocessing as mp
 
 from trainer import checkpoint as ckpt
 from trainer import engine
 from trainer.config import TrainConfig
 from trainer.data.splits import make_splits
-from trainer.distributed import Dist, shutdown
+from trainer.distributed import Dist, join, shutdown
 from trainer.runs import build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,8 +67,7 @@ def _worker(rank: int, port: int, cfg: TrainConfig, glyphs, run_dir: str, out: s
             stop_rank1_at: int | None) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    tdist.init_process_group("gloo", rank=rank, world_size=2)
-    ctx = Dist(rank=rank, world_size=2, backend="gloo")
+    ctx = join("gloo", rank, 2)
     try:
         learner, sampler, validate = build(cfg, make_splits(glyphs, "seed"),
                                            torch.device("cpu"), ctx)
@@ -83,11 +81,24 @@ def _worker(rank: int, port: int, cfg: TrainConfig, glyphs, run_dir: str, out: s
         result = engine.train(cfg, learner, rec, validate, Path(run_dir), log_every=1,
                               should_stop=should_stop, dist=ctx)
         rec.digests.append(_digest(learner))
-        Path(out, f"rank{rank}.json").write_text(json.dumps(
-            {"digests": rec.digests, "status": result.status, "step": result.step,
-             "batch": sampler.batch}))
+        report = {"digests": rec.digests, "status": result.status, "step": result.step,
+                  "batch": sampler.batch}
     finally:
         shutdown(ctx)
+    report["gloo_threads_left"] = _gloo_threads()
+    Path(out, f"rank{rank}.json").write_text(json.dumps(report))
+
+
+def _gloo_threads() -> int | None:
+    """gloo's native threads alive in this process (None where /proc cannot tell).
+
+    After ``shutdown`` there must be none: a thread left running can free a collective's
+    tensors while the interpreter finalises, which aborts the process at exit."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return None
+    names = [(t / "comm").read_text().strip() for t in tasks.iterdir()]
+    return sum("gloo" in n for n in names)
 
 
 def _spawn(cfg, glyphs, run_dir: Path, out: Path, stop_rank1_at: int | None = None):
@@ -109,6 +120,7 @@ def test_two_ranks_stay_identical_and_learn(algo, glyph_set, tmp_path):
     ranks = _spawn(cfg, glyph_set, tmp_path / "run", tmp_path / "out")
     assert [r["batch"] for r in ranks] == [2, 2]  # the meta-batch of 4 is shared out
     assert ranks[0]["status"] == ranks[1]["status"] == "finished"
+    assert [r["gloo_threads_left"] for r in ranks] in ([0, 0], [None, None])  # group ended
     assert len(ranks[0]["digests"]) == cfg.steps + 1
     assert ranks[0]["digests"] == ranks[1]["digests"]  # identical after every step
     assert len(set(ranks[0]["digests"])) == cfg.steps + 1  # and they did change
