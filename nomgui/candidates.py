@@ -26,6 +26,16 @@ from nomgui.readings import Readings
 UNSURE_TIP = ("Below this model's calibrated confidence: the glyph is far from every class. "
               "The percentage only compares the classes with each other.")
 
+# The line shown above the buttons when the best match is below the calibrated confidence:
+# for a class set of the user's, and for the lookup, whose classes are fixed code points
+# (a new class cannot be made there; a character is found by its reading instead). Two
+# lines at most in the default window: its room is kept while hidden, and the candidates
+# above it need the rows.
+NONE_OF_THESE_SET = ("<b>None of these?</b> The glyph is far from every class: probably "
+                     "one you have not taught. Ctrl+Shift+N makes it a new class.")
+NONE_OF_THESE_LOOKUP = ("<b>None of these?</b> The glyph is far from every character's "
+                        "renderings: find it by its reading (Ctrl+F).")
+
 
 class CandidateTable(QTableWidget):
     """Top-k candidates: rank, character, label, probability bar."""

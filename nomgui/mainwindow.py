@@ -46,7 +46,12 @@ from PySide6.QtWidgets import (
 from nomgui import __version__, classundo
 from nomgui.annotateui import AnnotateWindow
 from nomgui.annotation import SessionStore
-from nomgui.candidates import CandidateTable
+from nomgui.candidates import (
+    NONE_OF_THESE_LOOKUP,
+    NONE_OF_THESE_SET,
+    UNSURE_TIP,
+    CandidateTable,
+)
 from nomgui.canvas import DrawingCanvas
 from nomgui.classset import ClassSet, ClassSetError, ClassSetStore, example_image
 from nomgui.glyph import Glyph, GlyphLoadError, glyph_from_array, load_glyph_file
@@ -247,11 +252,8 @@ class MainWindow(QMainWindow):
         rv = self._right_layout = QVBoxLayout(right)
         rv.addWidget(QLabel("Candidates"))
         rv.addWidget(self.message)
-        self.none_of_these = QLabel(
-            "<b>None of these?</b> The best match is below this model's calibrated "
-            "confidence: the glyph is probably of a class you have not taught (the greyed "
-            "percentages only compare the candidates with each other). "
-            "Ctrl+Shift+N makes it a new class.")
+        self.none_of_these = QLabel(NONE_OF_THESE_SET)
+        self.none_of_these.setToolTip(UNSURE_TIP)
         self.none_of_these.setObjectName("noneOfThese")
         self.none_of_these.setWordWrap(True)
         self.none_of_these.hide()
@@ -1426,6 +1428,14 @@ class MainWindow(QMainWindow):
             self.none_of_these.hide()
         self.lookup_panel.setVisible(on)
         self.lookup_row.setVisible(on)
+        self.none_of_these.setText(NONE_OF_THESE_LOOKUP if on else NONE_OF_THESE_SET)
+        # Among 13,590 classes one is always near: the line almost never shows there
+        # (calibrated on 5- and 20-way episodes; a scribble, a box or a blob all stay above
+        # the threshold), so its kept room would only take two candidate rows. Its own
+        # buttons, Append and More, are above it and do not move.
+        policy = self.none_of_these.sizePolicy()
+        policy.setRetainSizeWhenHidden(not on)
+        self.none_of_these.setSizePolicy(policy)
         self.candidates.set_lookup(on)
         self.new_class_button.setEnabled(not on)
         self.class_list.setUniformItemSizes(on)

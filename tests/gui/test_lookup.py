@@ -426,3 +426,47 @@ def test_choosing_a_model_that_cannot_name_the_vocabulary(make_window, qtbot, ti
     back = next(a for a in w.model_group.actions() if Path(a.data()).name == LOOKUP_MODEL)
     back.trigger()
     qtbot.waitUntil(lambda: w.model.path.name == LOOKUP_MODEL and w.fitted, timeout=60000)
+
+
+
+def _rows_in_view(table) -> int:
+    view = table.viewport().rect()
+    return sum(view.contains(table.visualItemRect(table.item(r, 1)))
+               for r in range(len(table.labels)))
+
+
+def test_none_of_these_in_the_lookup(make_window, qtbot, monkeypatch, tmp_path, tiny_vocab,
+                                     dialogs):
+    """The lookup's classes are fixed code points: its 'None of these?' line sends the user
+    to the reading search, not to Ctrl+Shift+N (refused there); a class set's line offers
+    the new class. Among thousands of classes the line almost never shows, so the lookup
+    keeps no room for it: the candidates get the rows (found in a real window: 6 of 10 in
+    view at the default size, above an empty band)."""
+    w = make_window()
+    w.resize(1100, 720)
+    start_name = w.classset.name
+    assert "Ctrl+Shift+N" in w.none_of_these.text()
+    open_lookup(w, qtbot)
+    assert "Ctrl+F" in w.none_of_these.text()
+    assert "Ctrl+Shift+N" not in w.none_of_these.text()
+    load_file(w, qtbot, monkeypatch, rendered(SKY, tmp_path / "sky.png"))
+    assert not w.none_of_these.isVisible()
+    qtbot.waitUntil(lambda: _rows_in_view(w.candidates) >= 7, timeout=5000)  # 6 with it
+    below = w.teach_button.geometry().top() - w.lookup_row.geometry().bottom()
+    assert below < 3 * w.fontMetrics().lineSpacing()  # no empty band above Teach
+
+    # Back to a class set of the user's: its line, and its room kept again, so that the
+    # Teach button does not move when the line comes (a glyph far from every digit).
+    dialogs.items.append(start_name)
+    menu_action(w, "Open class set…").trigger()
+    qtbot.waitUntil(lambda: not isinstance(w.classset, LookupSet) and w.fitted,
+                    timeout=30000)
+    assert "Ctrl+Shift+N" in w.none_of_these.text()
+    teach = w.teach_button.geometry()
+    menu_action(w, "Clear canvas").trigger()
+    draw_stroke(w.canvas, line(50, 37, 207, 219))
+    draw_stroke(w.canvas, line(207, 37, 50, 219))
+    qtbot.waitUntil(lambda: not w.debounce.isActive()
+                    and w.answered_request >= w.recognizer.latest_request, timeout=20000)
+    assert w.none_of_these.isVisible()
+    assert w.teach_button.geometry() == teach
