@@ -19,6 +19,7 @@ the trainer checkpoints on its own, and a run whose process is gone without its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -174,6 +175,7 @@ class RunInfo:
     registered: str | None = None  # model file added to the model menu
     parent: str | None = None  # an evaluation's training run (its result goes there)
     pid_start: int | None = None  # the process's start time (clock ticks after boot)
+    stop_asked: float | None = None  # when Stop was pressed (time.time()), until a restart
 
 
 # A run record is data that may be damaged or crafted; these are the only types it may
@@ -182,7 +184,7 @@ _INFO_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,), "title": (str,), "created": (int, float), "request": (dict,),
     "argv": (list,), "pid": (int, type(None)), "evaluation": (dict, type(None)),
     "registered": (str, type(None)), "parent": (str, type(None)),
-    "pid_start": (int, type(None)),
+    "pid_start": (int, type(None)), "stop_asked": (int, float, type(None)),
 }
 _PID_MAX = 2**22  # Linux's largest pid_max; anything above is not a process id
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
@@ -368,7 +370,13 @@ class Run:
         if self.request.command == "evaluate":
             return "evaluated" if any("mean" in e for e in self.all_events()) else "failed"
         done = [e for e in self.events() if e.get("event") == "done"]
-        return done[-1]["status"] if done else "failed"
+        if done:
+            return done[-1]["status"]
+        # Stopped before the trainer could say so: a Stop in its first seconds (while
+        # Python imports torch) ends it before its handler is installed. Not a failure.
+        stopped_early = self.info.stop_asked is not None and not any(
+            e.get("event") == "start" for e in self.all_events())
+        return "stopped" if stopped_early else "failed"
 
     def error_text(self) -> str:
         """The last lines the trainer wrote on stderr (its error message if it failed)."""
@@ -463,6 +471,7 @@ class RunStore:
         # The command is rebuilt from the checked request, not taken from run.json: a
         # record's argv could send --out (and so every write) anywhere.
         run.info.argv = run.request.argv(run.folder, self.cache_dir)
+        run.info.stop_asked = None
         argv = [self.python, "-m", "trainer", *run.info.argv,
                 *(["--resume"] if resume else [])]
         # Output goes to files, not pipes, and the process gets its own session: the run
@@ -490,6 +499,10 @@ class RunStore:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             return False
+        run.info.stop_asked = time.time()
+        # The signal is sent; only the label of a stop before the first step needs this.
+        with contextlib.suppress(OSError):
+            run.save()
         return True
 
     def wait(self, runs: list[Run], timeout: float) -> bool:

@@ -355,6 +355,11 @@ class LossPlot(QWidget):
         p.end()
 
 
+def _started(events: list[dict]) -> bool:
+    """Whether the trainer has begun its steps (its "start" line), past the data."""
+    return any(e.get("event") == "start" for e in events)
+
+
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -512,6 +517,11 @@ class RunsWindow(QWidget):
             self._draw(events)
             for e in events:
                 self._log_event(e)
+            if run.running() and req.command != "evaluate" and not _started(events):
+                # Reading, rendering and caching the data takes a minute or more for the
+                # Nôm sets before the trainer's first line: said, not an empty log.
+                self.log.appendPlainText("starting: the trainer reads and prepares the "
+                                         "data before its first step…")
             if run.status() == "failed":
                 msg = run.error_text() or "the trainer process ended without a message"
                 self.log.appendPlainText(
@@ -525,7 +535,10 @@ class RunsWindow(QWidget):
     def _draw(self, events: list[dict]) -> None:
         steps = [e for e in events if e.get("event") == "step"]
         vals = [e for e in events if e.get("event") == "val"]
-        total = max([e.get("steps", 1) for e in events if "steps" in e], default=1)
+        # Before the trainer's first line, the steps asked for (not "0 / 1").
+        req = self.selected.request if self.selected is not None else None
+        asked = req.steps if req is not None and req.command != "evaluate" else 1
+        total = max([e.get("steps", 1) for e in events if "steps" in e], default=asked)
         self.plot.set_data([(e["step"], e["loss"]) for e in steps],
                            [(e["step"], e["val_acc"]) for e in vals], total)
         done = max([e.get("step", 0) for e in events if "step" in e], default=0)
@@ -537,7 +550,10 @@ class RunsWindow(QWidget):
 
     def _log_event(self, e: dict) -> None:
         kind = e.get("event")
-        if kind == "start":
+        if kind == "preparing":
+            self.log.appendPlainText("preparing the data (read, rendered and cached once); "
+                                     "Stop now ends the run at once")
+        elif kind == "start":
             self.log.appendPlainText(f"started at step {e['step']} of {e['steps']}")
         elif kind == "step":
             rate = e.get("tasks_per_s")
@@ -604,7 +620,9 @@ class RunsWindow(QWidget):
 
     def stop_selected(self) -> None:
         if self.selected is not None and self.store.stop(self.selected):
-            self.log.appendPlainText("stopping after the current step…")
+            self.log.appendPlainText(
+                "stopping after the current step…" if _started(self._events) else
+                "stopping (still preparing the data: nothing to save yet)…")
 
     def resume_selected(self) -> None:
         if self.selected is not None and self.selected.can_resume():

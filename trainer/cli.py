@@ -242,22 +242,36 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         init_from=str(args.init_from.resolve()) if args.init_from else None, **episodic)
 
 
+class StoppedWhilePreparing(BaseException):
+    """A stop asked for while the data was still being read or rendered, before the first
+    step. A BaseException, like KeyboardInterrupt, so that no ``except Exception`` in a
+    data loader mistakes it for a damaged file."""
+
+
 class StopFlag:
     """Set by SIGINT/SIGTERM: the run stops after the current step and saves a checkpoint.
 
-    A second signal means "now", except under torchrun: there a Ctrl-C reaches each worker
-    directly and again as torchrun's SIGTERM, and that must still save the checkpoint.
+    While ``preparing`` (reading, rendering and caching the data: a minute or more for the
+    Nôm sets) there is no step to finish and nothing to save yet, so a signal stops at once
+    with :class:`StoppedWhilePreparing`; the caches are written atomically, so none is left
+    half-written. A second signal means "now", except under torchrun: there a Ctrl-C
+    reaches each worker directly and again as torchrun's SIGTERM, and that must still save
+    the checkpoint.
     """
 
     def __init__(self, second_signal_interrupts: bool = True) -> None:
         self.stop = False
         self.second_signal_interrupts = second_signal_interrupts
+        self.preparing = False
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.preparing:
+            self.stop, self.preparing = True, False
+            raise StoppedWhilePreparing
         if self.stop:
             if self.second_signal_interrupts:  # a second Ctrl-C means "now"
                 raise KeyboardInterrupt
@@ -336,11 +350,29 @@ def cmd_train(args: argparse.Namespace, device: torch.device, dist: Dist) -> int
                 print(f"resume: {schedule_note}", file=sys.stderr)
     data = runs.DataOptions(args.data_root, args.cache_dir, args.download)
     stop = StopFlag(second_signal_interrupts=not dist.enabled)
+    # Under torchrun the ranks must leave together, at a step (engine.train): no early exit.
+    stop.preparing = not dist.enabled
     stop.install()
     emit, close = _progress_printer(args.json_progress)
+
+    def prepared() -> None:
+        stop.preparing = False
+
+    if stop.preparing and args.json_progress:  # the app says so; a stop now is at once
+        emit({"event": "preparing"})
+
     try:
         result = runs.run(cfg, data, args.out, device=device, resume=args.resume,
-                          on_event=emit, should_stop=stop, dist=dist)
+                          on_event=emit, should_stop=stop, dist=dist, on_prepared=prepared)
+    except StoppedWhilePreparing:
+        step = _checkpoint_step(args.out) if args.resume else None
+        print("stopped while preparing the data, before the first step"
+              + (f"; the checkpoint at step {step} is kept" if step is not None else ""),
+              file=sys.stderr)
+        if args.json_progress:  # the app's record of how the run ended
+            emit({"event": "done", "status": "stopped", "step": step or 0,
+                  "best_val": None, "best_step": None, "model": None})
+        return 130
     finally:
         close()
     return 0 if result.status == "finished" else 130

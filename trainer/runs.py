@@ -219,14 +219,19 @@ def split_pretrain(glyphs: GlyphSet) -> tuple[GlyphSet, GlyphSet]:
 
 def run(cfg: TrainConfig, data: DataOptions, run_dir: Path, *, device: torch.device,
         resume: bool = False, on_event: Callable[[engine.Event], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, dist: Dist = SINGLE
-        ) -> engine.TrainResult:
+        should_stop: Callable[[], bool] | None = None, dist: Dist = SINGLE,
+        on_prepared: Callable[[], None] | None = None) -> engine.TrainResult:
+    """Load the data, build the learner and train it (then calibrate and measure the held
+    out examples). ``on_prepared`` is called once the data is loaded and the learner built,
+    before anything is written to ``run_dir``."""
     dist.per_rank(cfg.batch)  # fail on an uneven batch before loading any data
     # Rank 0 decodes and caches the data set first; the other ranks then read the cache.
     splits = dist.main_first(lambda: load_splits(cfg, data))
     learner, sampler, validate = build(cfg, splits, device, dist)
     if cfg.init_from and not resume:  # a resumed run has its own weights in the checkpoint
         init_weights(learner, Path(cfg.init_from))
+    if on_prepared is not None:
+        on_prepared()
     result = engine.train(cfg, learner, sampler, validate, run_dir, device=device,
                           resume=resume, on_event=on_event, should_stop=should_stop,
                           dist=dist, trained=trained_on(cfg, splits))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
-from nomgui.training import OUT, Run, RunStore, TrainRequest
+from nomgui.training import OUT, STDERR, Run, RunStore, TrainRequest
 from nomgui.trainingui import TrainingDialog
 from tests.gui.conftest import draw_stroke, line
 
@@ -205,7 +207,8 @@ def test_closing_with_a_run_going_asks_and_can_leave_it_running(
     w = make_window()
     fill_dialog.append(_meta_train(glyph_tree, steps=100_000))
     run = w.open_training_dialog("meta-train")
-    qtbot.waitUntil(lambda: Run.open(run.folder).events() != [], timeout=WAIT)
+    qtbot.waitUntil(lambda: any(e["event"] == "start" for e in Run.open(run.folder).events()),
+                    timeout=WAIT)  # past the data: a stop now saves a checkpoint
     asked = []
     monkeypatch.setattr(type(w), "_ask_about_runs",
                         lambda self, n: asked.append(n) or "cancel")
@@ -244,3 +247,43 @@ def test_relative_paths_are_made_absolute(tmp_path, monkeypatch):
     run = store.create(TrainRequest(dataset="folder", data_root="data"))
     argv = run.info.argv
     assert argv[argv.index("--data-root") + 1] == str(tmp_path / "data")
+
+
+def test_a_stop_while_the_data_is_prepared_ends_the_run_at_once(
+        make_window, qtbot, glyph_tree, fill_dialog, dialogs, tmp_path):
+    """Found in a real window: on a Nôm set the trainer spent 40 s rendering before its
+    first step; the bar read 0 / 1, Stop did nothing (it waited for a step), and a second
+    Stop left a 'failed' run with a KeyboardInterrupt traceback. Here the data never
+    finishes loading (a FIFO posing as an image blocks its reader): Stop must end it."""
+    data = tmp_path / "slow"
+    shutil.copytree(glyph_tree, data)
+    os.mkfifo(sorted(p for p in data.iterdir() if p.is_dir())[-1] / "zz.png")
+    w = make_window()
+    fill_dialog.append(_meta_train(data, steps=50))
+    run = w.open_training_dialog("meta-train")
+    runs = w.runs_window
+    assert runs.progress.maximum() == 50  # the steps asked for, before any line
+    assert "before its first step" in runs.log.toPlainText()
+    qtbot.waitUntil(lambda: "preparing the data" in runs.log.toPlainText(), timeout=WAIT)
+    qtbot.mouseClick(runs.stop_button, Qt.LeftButton)
+    assert "nothing to save yet" in runs.log.toPlainText()
+    qtbot.waitUntil(lambda: not Run.open(run.folder).running(), timeout=30_000)
+    assert _status(w, run) == "stopped"
+    qtbot.waitUntil(lambda: "stopped while preparing" in runs.log.toPlainText(),
+                    timeout=10_000)
+    assert "Traceback" not in (run.folder / STDERR).read_text()
+    assert not runs.resume_button.isEnabled()  # nothing was saved to resume from
+    assert not dialogs.warnings
+
+
+def test_a_stop_before_the_trainer_listens_reads_stopped(tmp_path):
+    """Stop in the trainer's first second, while Python imports torch: the default SIGTERM
+    ends it before it can write a line. The user stopped it: not a failure."""
+    store = RunStore(tmp_path / "runs", tmp_path / "cache")
+    run = store.create(TrainRequest(dataset="folder", data_root=str(tmp_path), steps=5))
+    store.start(run)
+    assert store.stop(run)
+    deadline = time.monotonic() + 30
+    while Run.open(run.folder).running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert Run.open(run.folder).status() == "stopped"

@@ -66,7 +66,8 @@ def test_python_m_trainer_json_progress(glyph_tree, tmp_path):
          "--out", str(tmp_path / "j"), *_common(glyph_tree, tmp_path)],
         capture_output=True, text=True, timeout=120, check=True)
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert next(e["event"] for e in events) == "start" and events[-1]["event"] == "done"
+    assert [e["event"] for e in events[:2]] == ["preparing", "start"]
+    assert events[-1]["event"] == "done"
     assert any(e["event"] == "step" and e["step"] == 10 for e in events)
 
 
