@@ -133,6 +133,10 @@ class DrawingCanvas(QWidget):
     def is_empty(self) -> bool:
         return not self._strokes and self._background is None
 
+    def holds_image(self) -> bool:
+        """Whether the content is a loaded image (with or without strokes over it)."""
+        return self._background is not None
+
     def strokes(self) -> list[Stroke]:
         return list(self._strokes)
 

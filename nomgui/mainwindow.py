@@ -66,7 +66,7 @@ from nomgui.lookupset import (
 )
 from nomgui.lookupui import CharStrip, LookupPanel
 from nomgui.readings import Readings, fold
-from nomgui.recognizer import ModelSummary, Recognizer
+from nomgui.recognizer import NO_INK, ModelSummary, Recognizer
 from nomgui.screenfit import available, resize_to_fit
 from nomgui.theme import THEMES, apply_theme
 from nomgui.training import Run, RunError, RunStore
@@ -824,11 +824,20 @@ class MainWindow(QMainWindow):
         item = self._rows[self._row_of[cid]][0]
         self._set_class_item(item, cls)
         self.class_list.setCurrentItem(item)
-        self.class_list.scrollToItem(item)
         n_examples = sum(len(c.examples) for c in self.classset.classes)
         self.class_status.setText(f"{len(self.classset.classes):,} classes, "
                                   f"{n_examples:,} examples")
         self._show_examples()
+        # Scrolled once the example strip that may come with the row has taken its room
+        # (scrolled before, the row was left cut off under it; found in a real window).
+        self.class_list.scrollToItem(item)
+        QTimer.singleShot(0, lambda: self._scroll_to_code_point(cid))
+
+    def _scroll_to_code_point(self, cid: str) -> None:
+        """The lookup's row of ``cid`` into view, if the lookup is still open."""
+        row = self._row_of.get(cid) if isinstance(self.classset, LookupSet) else None
+        if row is not None and row < len(self._rows):
+            self.class_list.scrollToItem(self._rows[row][0])
         self._update_edit_buttons()
         self._update_lookup_title()
 
@@ -962,7 +971,7 @@ class MainWindow(QMainWindow):
         self.fit_progress.hide()
         self.fitted = True
         self.show_message("")
-        self.statusBar().showMessage(f"fitted {n_classes} classes in {seconds * 1000:.0f} ms",
+        self.statusBar().showMessage(f"fitted {n_classes:,} classes in {seconds * 1000:.0f} ms",
                                      4000)
         if not self.canvas.is_empty():
             self.recognize_now()
@@ -1222,10 +1231,20 @@ class MainWindow(QMainWindow):
         if self.classset is None:
             return
         names = [c.name for c in self.classset.classes]
+        # The class highlighted in the list is offered; with none, an empty choice: the
+        # first class of the set, offered before, took every image of a careless OK.
+        chosen = self._class_or_none(self._visible_selected_class())
+        if chosen is not None:
+            current = names.index(chosen.name)
+        else:
+            names, current = ["", *names], 0
         name, ok = QInputDialog.getItem(
             self, "Add images", f"Add {len(glyphs)} images as examples of the class "
-            "(pick one, or type a new name):", names, 0, True)
-        if not ok or not name.strip():
+            "(pick one, or type a new name):", names, current, True)
+        if not ok:
+            return
+        if not name.strip():
+            self.statusBar().showMessage("No class chosen: no image was added.", 6000)
             return
         name = name.strip()
         cls = self.classset.find_by_name(name)
@@ -1327,7 +1346,11 @@ class MainWindow(QMainWindow):
         if request != self.recognizer.latest_request:
             return
         self._clear_candidates()
+        self.model_sees.clear()  # not the previous glyph beside a failure
         self._stroke_time = 0.0
+        if text == NO_INK and self.canvas.holds_image() and not self.canvas.strokes():
+            text = ("This image has no ink: it is blank or of one colour. Load another "
+                    "image, or draw the glyph.")
         if isinstance(self.classset, LookupSet) and not self.fitted:
             # Not "needs two classes": the lookup is still being made, or cannot be.
             text = self._fit_error or ("The Nôm lookup is still being prepared (progress in "

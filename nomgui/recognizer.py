@@ -36,6 +36,10 @@ def _wait_for_left_threads() -> None:
         thread.wait(120_000)  # a closing worker stops at its next cancel poll or import
 
 
+# What the recognizer says of a glyph without ink (the window words it for a loaded image).
+NO_INK = "The canvas is empty: draw or load a glyph."
+
+
 @dataclass(frozen=True)
 class ModelSummary:
     """Plain description of a model file, for menus (built in the worker)."""
@@ -265,7 +269,7 @@ class RecognizerWorker(QObject):
             glyph = api.normalize_glyph(image, self._classifier.image_size,
                                         clean_print=self._classifier.clean_print)
         except api.EmptyGlyphError:
-            self.predictFailed.emit(request, "The canvas is empty: draw or load a glyph.")
+            self.predictFailed.emit(request, NO_INK)
             return
         top, unsure = self._classifier.assess(glyph, k)
         self.predicted.emit(request, top, glyph, time.perf_counter() - t0, unsure)

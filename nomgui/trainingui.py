@@ -162,6 +162,14 @@ class TrainingDialog(QDialog):
 
         for combo in (self.algo, self.dataset, self.split, self.model):
             combo.currentIndexChanged.connect(self._update)
+        # An error speaks of the fields as they were at the last Start: any change retires it.
+        for combo in (self.algo, self.dataset, self.split, self.model, self.device):
+            combo.currentIndexChanged.connect(self.error.hide)
+        for spin in (self.way, self.shot, self.query, self.steps, self.batch, self.episodes,
+                     self.holdout):
+            spin.valueChanged.connect(self.error.hide)
+        self.data_root.textChanged.connect(self.error.hide)
+        self.download.toggled.connect(self.error.hide)
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
         self._defaults()
         self._update()
@@ -222,6 +230,19 @@ class TrainingDialog(QDialog):
                          "are kept out of training; the model's accuracy on them, among all "
                          "your classes, is what the Model menu shows.")
         self.help.setText("\n\n".join(p for p in parts if p))
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Grow to the help text and error line: the layout would otherwise squeeze the
+        number fields until their digits are cut (found in a real window). Before the
+        dialog is shown, showing sizes it."""
+        if not self.isVisible() or self.layout() is None:
+            return
+        self.layout().activate()
+        need = self.heightForWidth(self.width()) if self.hasHeightForWidth() else -1
+        need = max(need, self.sizeHint().height())
+        if self.height() < need:
+            self.resize(self.width(), need)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_root.text())
@@ -286,6 +307,7 @@ class TrainingDialog(QDialog):
         if problem:
             self.error.setText(problem)
             self.error.show()
+            self._fit_text()
             return
         req = self.request()
         if req.data_root:

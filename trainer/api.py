@@ -81,7 +81,7 @@ class ModelInfo:
 
     @property
     def headline_accuracy(self) -> str:
-        """E.g. '5-way 1-shot 98.1 +- 0.3% (omniglot test)', or the validation score; for
+        """E.g. '5-way 1-shot 98.1 ± 0.3% (omniglot test)', or the validation score; for
         a class-set model its held-out figure, e.g. 'held-out examples 91.7% (95% CI
         74-98%, 24 of your examples)', or 'not evaluated' and why."""
         if self.train_config.get("split") == "all":
@@ -89,7 +89,7 @@ class ModelInfo:
         for e in self.metrics.get("evaluations", []):
             if e.get("protocol", "episodes") != "episodes":
                 continue  # e.g. a 423-way all-classes result: not a few-shot figure
-            return (f"{e['way']}-way {e['shot']}-shot {e['mean']:.1f} +- {e['ci95']:.1f}% "
+            return (f"{e['way']}-way {e['shot']}-shot {e['mean']:.1f} ± {e['ci95']:.1f}% "
                     f"({e['dataset']} {e['part']})")
         val = self.metrics.get("val_acc")
         return f"validation {val:.1f}%" if isinstance(val, float) else "not evaluated"

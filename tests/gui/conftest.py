@@ -28,6 +28,7 @@ class Dialogs:
         self.texts: list[str] = []
         self.items: list[str] = []
         self.offered: list[str] = []  # the choices the last item dialog listed
+        self.current = 0  # and the one it opened on
         self.warnings: list[str] = []
         self.question = QMessageBox.Yes
 
@@ -40,6 +41,7 @@ def dialogs(monkeypatch) -> Dialogs:
 
     def get_item(_parent, _title, _label, items, *a, **k):
         d.offered = list(items)
+        d.current = a[0] if a else k.get("current", 0)  # the choice it opened on
         return d.items.pop(0), True
 
     monkeypatch.setattr(QInputDialog, "getItem", staticmethod(get_item))

@@ -4,7 +4,7 @@
 
 ``fit``: the Quit action is triggered while the worker is inside a fit that would never
 end by itself (the model file's fine-tuning takes 10^8 steps). ``training``: a trainer
-process is started from the app, and Quit is triggered once it reports progress; the
+process is started from the app, and Quit is triggered once it has started its steps; the
 "runs are going" question is answered "Stop them". Prints ``quit at T`` before quitting;
 the exit code is the app's.
 """
@@ -48,7 +48,8 @@ def main() -> int:
                                        steps=100_000, batch=2, device="cpu")
                     state["run"] = window.run_store.create(req)
                     window.show_runs().start(state["run"])
-                elif "run" in state and Run.open(state["run"].folder).events():
+                elif "run" in state and any(e.get("event") == "start" for e in
+                                            Run.open(state["run"].folder).events()):
                     MainWindow._ask_about_runs = lambda self, n: "stop"
                     quit_now()
                     return

@@ -235,3 +235,70 @@ def test_nom_starter_set_readings_and_find(make_window, dialogs, qtbot, tmp_path
     w._open_folder(sets["Starter: digits"])
     qtbot.waitUntil(lambda: w.model.path.name == "protonet-omniglot.pt" and w.fitted,
                     timeout=30000)
+
+
+def _load_via_menu(w, monkeypatch, paths: list[Path]) -> None:
+    """File > Load glyph images…, the dialog answering ``paths``."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
+                        staticmethod(lambda *a, **k: ([str(p) for p in paths], "")))
+    menu_action(w, "Load glyph images…").trigger()
+
+
+def test_several_images_go_to_the_highlighted_class_or_none(make_window, dialogs, qtbot,
+                                                             monkeypatch, tmp_path):
+    """Found in a real window: loading several images offered the set's first class, so
+    a careless OK filed them all under '0' (in the lookup, under its first code point)."""
+    from PySide6.QtCore import Qt
+
+    w = make_window()
+    paths = []
+    for i in range(2):
+        img = Image.new("L", (100, 100), 255)
+        img.paste(0, (45, 10 + i, 55, 90))  # a 1
+        img.save(tmp_path / f"one{i}.png")
+        paths.append(tmp_path / f"one{i}.png")
+    counts = {c.name: len(c.examples) for c in w.classset.classes}
+
+    # Nothing highlighted: the dialog opens on an empty choice; OK on it adds nothing.
+    w.class_list.clearSelection()
+    dialogs.items.append("")
+    _load_via_menu(w, monkeypatch, paths)
+    assert dialogs.offered[dialogs.current] == ""
+    assert {c.name: len(c.examples) for c in w.classset.classes} == counts
+    assert "no image was added" in w.statusBar().currentMessage()
+
+    # The class '1' highlighted (clicked in the list): the dialog opens on it.
+    item = next(w.class_list.item(i) for i in range(w.class_list.count())
+                if w.classset.classes[i].name == "1")
+    qtbot.mouseClick(w.class_list.viewport(), Qt.LeftButton,
+                     pos=w.class_list.visualItemRect(item).center())
+    dialogs.items.append("1")
+    _load_via_menu(w, monkeypatch, paths)
+    assert dialogs.offered[dialogs.current] == "1"
+    assert w.classset.find_by_name("1") is not None
+    assert len(w.classset.find_by_name("1").examples) == counts["1"] + 2
+    assert not dialogs.warnings
+
+
+def test_a_blank_image_says_so_and_clears_what_the_model_sees(make_window, dialogs, qtbot,
+                                                               monkeypatch, tmp_path):
+    """Found in a real window: after a glyph, a blank image left the previous glyph in
+    'What the model sees' beside 'The canvas is empty'."""
+    w = make_window()
+    img = Image.new("L", (100, 100), 255)
+    img.paste(0, (45, 10, 55, 90))
+    img.save(tmp_path / "one.png")
+    Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
+    before = w.answered_request
+    _load_via_menu(w, monkeypatch, [tmp_path / "one.png"])
+    qtbot.waitUntil(lambda: w.answered_request > before and bool(w.candidates.labels),
+                    timeout=20000)
+    assert not w.model_sees.pixmap().isNull()
+    before = w.answered_request
+    _load_via_menu(w, monkeypatch, [tmp_path / "blank.png"])
+    qtbot.waitUntil(lambda: w.answered_request > before, timeout=20000)
+    assert "has no ink" in w.message.text()
+    assert w.model_sees.pixmap().isNull() and not w.candidates.labels
+    assert not dialogs.warnings

@@ -174,6 +174,7 @@ def test_teaching_the_lookup_joins_the_next_fit(make_window, qtbot, monkeypatch,
 
     monkeypatch.setattr(api.Model, "fit_lookup", spy)
     w = make_window()
+    w.resize(1100, 720)  # the default window: the class list gets few rows
     open_lookup(w, qtbot)
     assert calls and calls[-1] == []  # nothing taught yet
     draw_stroke(w.canvas, line(60, 60, 200, 60))
@@ -190,6 +191,10 @@ def test_teaching_the_lookup_joins_the_next_fit(make_window, qtbot, monkeypatch,
     row = w.class_list.currentItem()  # the taught code point, highlighted, its count shown
     assert row.data(Qt.UserRole) == cls.id and row.text().endswith("(1)")
     assert w.example_list.isVisible() and w.example_list.count() == 1
+    # ... and in view, whole: it was left cut off under the example strip that came with it
+    # (found in a real window).
+    qtbot.waitUntil(lambda: w.class_list.viewport().rect().contains(
+        w.class_list.visualItemRect(row)), timeout=5000)
     qtbot.waitUntil(lambda: len(calls) > n_calls and w.fitted, timeout=60000)
     assert calls[-1] == [target]  # the example joins its character's renderings
     # Stored in the data folder: the lookup opened afresh still has it.

@@ -175,6 +175,33 @@ def test_dialog_refuses_what_cannot_run(qtbot, tmp_path):
     assert "--download" in d.request().argv(tmp_path, tmp_path)
 
 
+def test_the_dialog_grows_with_its_text_and_drops_a_stale_error(qtbot, tmp_path):
+    """Found in a real window: with the class set's help and its error shown, the number
+    fields were squeezed until their digits were cut; and the error stayed up after the
+    fields it spoke of had changed."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    d = TrainingDialog("meta-train", [], None, ("mine", 0, 0), settings)
+    qtbot.addWidget(d)
+    d.show()
+    d.dataset.setCurrentIndex(d.dataset.findData("classset"))
+    qtbot.mouseClick(d.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok),
+                     Qt.LeftButton)
+    assert d.error.isVisible() and "this class set has 0" in d.error.text()
+    for spin in (d.way, d.shot, d.query, d.steps, d.batch, d.holdout):
+        assert spin.height() >= spin.minimumSizeHint().height()
+    d.way.setValue(2)  # the user acts on it: the message no longer applies as it stands
+    assert not d.error.isVisible()
+    d.dataset.setCurrentIndex(d.dataset.findData("omniglot"))
+    qtbot.mouseClick(d.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok),
+                     Qt.LeftButton)
+    assert d.error.isVisible() and "data folder" in d.error.text().lower()
+    d.dataset.setCurrentIndex(d.dataset.findData("nom-fonts"))
+    assert not d.error.isVisible()
+
+
 def test_dialog_holds_out_examples_of_class_sets_where_they_leave_enough(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
@@ -267,11 +294,19 @@ def test_a_stop_while_the_data_is_prepared_ends_the_run_at_once(
     qtbot.waitUntil(lambda: "preparing the data" in runs.log.toPlainText(), timeout=WAIT)
     qtbot.mouseClick(runs.stop_button, Qt.LeftButton)
     assert "nothing to save yet" in runs.log.toPlainText()
-    qtbot.waitUntil(lambda: not Run.open(run.folder).running(), timeout=30_000)
-    assert _status(w, run) == "stopped"
+
+    def said() -> str:  # what the trainer said, for a failure's message
+        return (f"stderr: {(run.folder / STDERR).read_text()[-2000:]!r}; log: "
+                f"{runs.log.toPlainText()[-1000:]!r}")
+
+    deadline = time.monotonic() + 30
+    while Run.open(run.folder).running():
+        assert time.monotonic() < deadline, f"still running 30 s after Stop; {said()}"
+        qtbot.wait(100)
+    assert _status(w, run) == "stopped", said()
     qtbot.waitUntil(lambda: "stopped while preparing" in runs.log.toPlainText(),
                     timeout=10_000)
-    assert "Traceback" not in (run.folder / STDERR).read_text()
+    assert "Traceback" not in (run.folder / STDERR).read_text(), said()
     assert not runs.resume_button.isEnabled()  # nothing was saved to resume from
     assert not dialogs.warnings
 
