@@ -85,6 +85,8 @@ STARTER_SETS = {"digits": "Starter: digits", "nom": "Starter: Nôm"}
 DEBOUNCE_MS = 0
 UNDO_LIMIT = 2000  # strokes and class edits kept for undo; bounds a long session's memory
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+LOOKUP_PREPARING = ("The Nôm lookup is still being prepared (progress in the status bar); "
+                    "the glyph is named when it is ready.")
 
 
 def pixmap_from_gray(gray: np.ndarray, size: int | None = None, invert: bool = False
@@ -1313,6 +1315,11 @@ class MainWindow(QMainWindow):
     def recognize_now(self) -> None:
         if self.canvas.is_empty():
             return
+        if (isinstance(self.classset, LookupSet) and not self.fitted
+                and not self._fit_error):
+            # The request waits behind the first build (a minute or two): said at once,
+            # not after it (found in a real window: a stroke got no word for minutes).
+            self.show_message(LOOKUP_PREPARING)
         if self._stroke_time == 0.0:
             self._stroke_time = time.perf_counter()
         k = LOOKUP_TOP_K if isinstance(self.classset, LookupSet) else TOP_K
@@ -1353,8 +1360,7 @@ class MainWindow(QMainWindow):
                     "image, or draw the glyph.")
         if isinstance(self.classset, LookupSet) and not self.fitted:
             # Not "needs two classes": the lookup is still being made, or cannot be.
-            text = self._fit_error or ("The Nôm lookup is still being prepared (progress in "
-                                       "the status bar); the glyph is named when it is ready.")
+            text = self._fit_error or LOOKUP_PREPARING
         self.show_message(text)
 
     def _clear_candidates(self) -> None:

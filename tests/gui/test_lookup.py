@@ -475,3 +475,28 @@ def test_none_of_these_in_the_lookup(make_window, qtbot, monkeypatch, tmp_path, 
                     and w.answered_request >= w.recognizer.latest_request, timeout=20000)
     assert w.none_of_these.isVisible()
     assert w.teach_button.geometry() == teach
+
+
+def test_a_glyph_drawn_while_the_lookup_is_built_is_told_to_wait(make_window, qtbot,
+                                                                  monkeypatch, tiny_vocab,
+                                                                  dialogs):
+    """Found in a real window: a stroke drawn during the first build (minutes on two cores)
+    got no candidates and no word; it is answered once the lookup is ready."""
+    from trainer.data import nom_lookup
+
+    render = nom_lookup.clean_rendering
+
+    def slow(*a, **k):  # a slow machine: the build is still rendering when the user draws
+        time.sleep(0.005)
+        return render(*a, **k)
+
+    monkeypatch.setattr(nom_lookup, "clean_rendering", slow)
+    w = make_window()
+    menu_action(w, OPEN).trigger()
+    qtbot.waitUntil(lambda: isinstance(w.classset, LookupSet) and w.fit_progress.isVisible(),
+                    timeout=60000)
+    draw_stroke(w.canvas, line(60, 60, 200, 60))
+    qtbot.waitUntil(lambda: "still being prepared" in w.message.text(), timeout=5000)
+    assert not w.fitted
+    qtbot.waitUntil(lambda: w.fitted and len(w.candidates.labels) == 10, timeout=120000)
+    assert not w.message.isVisible()
