@@ -803,8 +803,7 @@ class MainWindow(QMainWindow):
         if self.class_list.currentItem() is not None:
             self.class_list.scrollToItem(self.class_list.currentItem())
         self._filter_classes(self.find_box.text())
-        n_examples = sum(len(c.examples) for c in cs.classes)
-        self.class_status.setText(f"{len(cs.classes):,} classes, {n_examples:,} examples")
+        self._show_class_status()
         self._show_examples()
         self._update_edit_buttons()
 
@@ -819,6 +818,13 @@ class MainWindow(QMainWindow):
                 if c.examples else None)
         item.setIcon(icon if icon is not None else QIcon())
 
+    def _show_class_status(self) -> None:
+        """The status bar's count of classes and examples."""
+        classes = self.classset.classes
+        n = sum(len(c.examples) for c in classes)
+        self.class_status.setText(f"{len(classes):,} class{'' if len(classes) == 1 else 'es'}"
+                                  f", {n:,} example{'' if n == 1 else 's'}")
+
     def _class_row_changed(self, cid: str) -> None:
         """The lookup after a teach, an added or removed example, or their undo: only that
         code point's row changes (rebuilding 13,000 rows took a third of a second)."""
@@ -826,9 +832,7 @@ class MainWindow(QMainWindow):
         item = self._rows[self._row_of[cid]][0]
         self._set_class_item(item, cls)
         self.class_list.setCurrentItem(item)
-        n_examples = sum(len(c.examples) for c in self.classset.classes)
-        self.class_status.setText(f"{len(self.classset.classes):,} classes, "
-                                  f"{n_examples:,} examples")
+        self._show_class_status()
         self._show_examples()
         # Scrolled once the example strip that may come with the row has taken its room
         # (scrolled before, the row was left cut off under it; found in a real window).
@@ -976,6 +980,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"fitted {n_classes:,} classes in {seconds * 1000:.0f} ms",
                                      4000)
         if not self.canvas.is_empty():
+            # The latency shown is the answer's, not the wait for the fit (a glyph drawn
+            # during the lookup's first build read "95466 ms").
+            self._stroke_time = time.perf_counter()
             self.recognize_now()
 
     def _on_fit_failed(self, generation: int, text: str) -> None:
@@ -1204,8 +1211,12 @@ class MainWindow(QMainWindow):
 
     # -- loading glyphs ------------------------------------------------------------------
     def load_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Load glyph images", "", IMAGE_FILTER)
+        # The folder of the last images loaded: glyphs come in batches from one place.
+        start = str(self.settings.value("files/images", "") or "")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Load glyph images", start,
+                                                IMAGE_FILTER)
         if paths:
+            self.settings.setValue("files/images", str(Path(paths[0]).parent))
             self.load_files([Path(p) for p in paths])
 
     def load_files(self, paths: list[Path]) -> None:
@@ -1250,12 +1261,14 @@ class MainWindow(QMainWindow):
             return
         name = name.strip()
         cls = self.classset.find_by_name(name)
+        fnames: list[str] = []
+        created = False
         try:
             if cls is None:
                 cls = self.classset.add_class(name, name if len(name) == 1 else "", glyphs)
                 self._push(classundo.NewClass, cls.id, glyphs)
+                created = True
             else:
-                fnames: list[str] = []
                 try:
                     for g in glyphs:
                         fnames.append(self.classset.add_example(cls.id, g))
@@ -1265,7 +1278,8 @@ class MainWindow(QMainWindow):
                                    fnames)
         except (ClassSetError, OSError) as exc:
             self.warn("Add images", str(exc))
-        self._class_changed(cls.id if cls is not None else None)
+        if created or fnames:  # a refusal wrote nothing: no list rebuild, no refit
+            self._class_changed(cls.id)
 
     def paste_glyph(self) -> None:
         mime = QApplication.clipboard().mimeData()

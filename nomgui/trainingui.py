@@ -8,7 +8,16 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, QSettings, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -445,11 +454,20 @@ class RunsWindow(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.eta)
+        # The window's own Close (runs go on): without a window manager's title bar, or
+        # for the keyboard, there was no way to put it away (found in a real window).
+        self.close_button = QPushButton("Close")
+        self.close_button.setToolTip("Close this window; runs go on (Training > Training "
+                                     "runs, Ctrl+T, shows it again)  Esc, Ctrl+W")
+        self.close_button.clicked.connect(self.close)
+        for keys in (QKeySequence(Qt.Key_Escape), QKeySequence(QKeySequence.Close)):
+            QShortcut(keys, self, self.close)
         buttons = QHBoxLayout()
         for b in (self.stop_button, self.resume_button, self.register_button,
                   self.folder_button, self.delete_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
         detail = QWidget()
         dl = QVBoxLayout(detail)
         dl.addWidget(self.heading)

@@ -302,3 +302,13 @@ def test_a_blank_image_says_so_and_clears_what_the_model_sees(make_window, dialo
     assert "has no ink" in w.message.text()
     assert w.model_sees.pixmap().isNull() and not w.candidates.labels
     assert not dialogs.warnings
+
+
+def test_the_status_counts_read_in_the_singular(make_window, dialogs, qtbot):
+    w = make_window()
+    dialogs.texts.append("Solo")
+    menu_action(w, "New class set…").trigger()
+    draw_stroke(w.canvas, line(50, 50, 200, 200))
+    dialogs.texts.append("x")
+    menu_action(w, "New class from glyph…").trigger()
+    assert w.class_status.text() == "1 class, 1 example"  # was "1 classes, 1 examples"

@@ -201,6 +201,17 @@ def test_every_button_of_the_runs_window_and_add_to_models_once(
     assert len(list((w.data_dir / "models").glob("*.pt"))) == 1
     assert len(cancel_dialogs.started) == 1
     press_everything(qtbot, runs)
+    # Its Close button and Esc put it away (without a window manager there was no way);
+    # the menu shows it again.
+    runs_action.trigger()
+    assert runs.isVisible()
+    qtbot.mouseClick(runs.close_button, Qt.LeftButton)
+    assert not runs.isVisible()
+    runs_action.trigger()
+    runs.activateWindow()
+    qtbot.waitUntil(runs.isActiveWindow, timeout=5000)
+    qtbot.keyClick(runs.table, Qt.Key_Escape)
+    assert not runs.isVisible()
 
 
 @pytest.mark.parametrize("kind", ["meta-train", "pretrain", "finetune", "evaluate"])
