@@ -557,6 +557,10 @@ class RunsWindow(QWidget):
             self._draw(events)
             for e in events:
                 self._log_event(e)
+            if (run.status() == "stopped" and req.command != "evaluate"
+                    and not _started(events)):  # said again when the list is re-read
+                self.log.appendPlainText("stopped while preparing the data, before the first "
+                                         "step: nothing was saved")
             if run.running() and req.command != "evaluate" and not _started(events):
                 # Reading, rendering and caching the data takes a minute or more for the
                 # Nôm sets before the trainer's first line: said, not an empty log.
