@@ -838,14 +838,14 @@ class MainWindow(QMainWindow):
         # (scrolled before, the row was left cut off under it; found in a real window).
         self.class_list.scrollToItem(item)
         QTimer.singleShot(0, lambda: self._scroll_to_code_point(cid))
+        self._update_edit_buttons()
+        self._update_lookup_title()
 
     def _scroll_to_code_point(self, cid: str) -> None:
         """The lookup's row of ``cid`` into view, if the lookup is still open."""
         row = self._row_of.get(cid) if isinstance(self.classset, LookupSet) else None
         if row is not None and row < len(self._rows):
             self.class_list.scrollToItem(self._rows[row][0])
-        self._update_edit_buttons()
-        self._update_lookup_title()
 
     def _icon(self, path: Path, size: int) -> QIcon | None:
         """Thumbnail of an example file; cached, since example files never change."""

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from nomgui.recognizer import ModelSummary
+from nomgui.screenfit import resize_to_fit
 from nomgui.training import (
     ALGORITHMS,
     DATA_ZIP,
@@ -248,10 +249,9 @@ class TrainingDialog(QDialog):
         if not self.isVisible() or self.layout() is None:
             return
         self.layout().activate()
-        need = self.heightForWidth(self.width()) if self.hasHeightForWidth() else -1
-        need = max(need, self.sizeHint().height())
-        if self.height() < need:
-            self.resize(self.width(), need)
+        need = max(self.heightForWidth(self.width()), self.sizeHint().height())
+        if self.height() < need:  # within the screen (a laptop's 768 px)
+            resize_to_fit(self, self.width(), need, self.parentWidget(), fraction=0.95)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_root.text())
@@ -546,8 +546,8 @@ class RunsWindow(QWidget):
             self.progress.setValue(0)
             self.eta.clear()
         else:
-            req = run.request
-            self.heading.setText(f"<b>{run.info.title}</b> — {run.status()}<br>"
+            req, status = run.request, run.status()
+            self.heading.setText(f"<b>{run.info.title}</b> — {status}<br>"
                                  f"<small>python -m trainer {' '.join(run.info.argv)}</small>")
             mon = self.monitors.get(run.info.id)
             # A followed run's events live in its monitor (extended as lines arrive, never
@@ -557,23 +557,24 @@ class RunsWindow(QWidget):
             self._draw(events)
             for e in events:
                 self._log_event(e)
-            if (run.status() == "stopped" and req.command != "evaluate"
-                    and not _started(events)):  # said again when the list is re-read
-                self.log.appendPlainText("stopped while preparing the data, before the first "
-                                         "step: nothing was saved")
-            if run.running() and req.command != "evaluate" and not _started(events):
+            if req.command != "evaluate" and not _started(events):
                 # Reading, rendering and caching the data takes a minute or more for the
-                # Nôm sets before the trainer's first line: said, not an empty log.
-                self.log.appendPlainText("starting: the trainer reads and prepares the "
-                                         "data before its first step…")
-            if run.status() == "failed":
+                # Nôm sets before the trainer's first line: said, and said again when the
+                # list is re-read (the trainer's own line is shown live only).
+                if status == "running":
+                    self.log.appendPlainText("starting: the trainer reads and prepares the "
+                                             "data before its first step…")
+                elif status == "stopped":
+                    self.log.appendPlainText("stopped while preparing the data, before the "
+                                             "first step: nothing was saved")
+            if status == "failed":
                 msg = run.error_text() or "the trainer process ended without a message"
                 self.log.appendPlainText(
                     f"The run failed or was killed. {msg}"
                     + ("\nIts last checkpoint can be resumed." if run.can_resume() else ""))
             if req.command == "evaluate":
                 self.progress.setRange(0, 1)
-                self.progress.setValue(1 if run.status() == "evaluated" else 0)
+                self.progress.setValue(1 if status == "evaluated" else 0)
         self._update_buttons()
 
     def _draw(self, events: list[dict]) -> None:
